@@ -1,0 +1,99 @@
+"""Authentication dependencies and the order of checks on protected routes.
+
+api.md: authentication (401) first, then the path owner check (403), then
+everything else. ``AuthenticatedRoute`` keeps that order even for the two
+body errors FastAPI finds before any dependency runs (a non-JSON content
+type, 415, and JSON that does not parse, 422): it authenticates first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import OAuth2PasswordBearer
+
+from todo_api.auth.service import UserProvisioner
+from todo_api.auth.tokens import Principal, TokenVerifier
+from todo_api.errors import ApiError, Forbidden, Unauthorized
+from todo_api.middleware import JSONRoute
+
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/api/auth/token",
+    auto_error=False,
+    description=(
+        "A bearer token: from `POST /api/auth/login` or `/api/auth/token`, or issued by "
+        "Better Auth (JWT plugin or session token)."
+    ),
+)
+
+
+async def authenticate(request: Request, token: str | None) -> Principal:
+    """Verify the bearer token and provision its user on first use.
+
+    Raises:
+        Unauthorized: no bearer token, or it does not verify.
+    """
+    if not token:
+        raise Unauthorized()
+    verifier: TokenVerifier = request.app.state.token_verifier
+    principal = await verifier.verify(token)
+    provisioner: UserProvisioner = request.app.state.provisioner
+    await provisioner.ensure(principal)
+    request.scope.setdefault("state", {})["user_id"] = principal.user_id
+    return principal
+
+
+async def get_principal(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Principal:
+    """The authenticated caller (the dependency behind ``CurrentPrincipal``)."""
+    return await authenticate(request, token)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def check_path_owner(path_user_id: str | None, principal: Principal) -> None:
+    """Raises ``Forbidden`` when the path's ``{user_id}`` is not the token's ``sub``."""
+    if path_user_id is not None and path_user_id != principal.user_id:
+        raise Forbidden()
+
+
+async def require_path_owner(user_id: str, principal: CurrentPrincipal) -> Principal:
+    """Router dependency: the path ``{user_id}`` must be the caller (else 403)."""
+    check_path_owner(user_id, principal)
+    return principal
+
+
+class AuthenticatedRoute(JSONRoute):
+    """A JSON route whose body errors never come before 401 and 403.
+
+    When the body is refused before dependencies run (415, or JSON that does
+    not parse), the caller is authenticated and the path owner checked first,
+    so an unauthenticated caller learns nothing about the request (api.md).
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def ordered(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (ApiError, RequestValidationError) as exc:
+                if isinstance(exc, ApiError) and exc.status_code not in {415}:
+                    raise
+                if isinstance(exc, RequestValidationError) and not _is_body_parse_error(exc):
+                    raise
+                token = await oauth2_scheme(request)
+                principal = await authenticate(request, token)
+                check_path_owner(request.path_params.get("user_id"), principal)
+                raise
+
+        return ordered
+
+
+def _is_body_parse_error(exc: RequestValidationError) -> bool:
+    return any(error.get("type") == "json_invalid" for error in exc.errors())

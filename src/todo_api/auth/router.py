@@ -1,0 +1,182 @@
+"""Account routes of api.md ("Authentication"): signup, login, token, me."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from todo_api.auth import service
+from todo_api.auth.deps import AuthenticatedRoute, CurrentPrincipal
+from todo_api.auth.models import (
+    AuthSession,
+    AuthSessionEnvelope,
+    LoginRequest,
+    ProfileUpdate,
+    SignupRequest,
+    TokenResponse,
+    User,
+    UserEnvelope,
+    UserPublic,
+    normalise_email,
+)
+from todo_api.auth.service import Passwords, UserProvisioner
+from todo_api.auth.tokens import issue_access_token
+from todo_api.config import Settings
+from todo_api.db import SessionDep
+from todo_api.errors import ErrorBody, NotFound
+from todo_api.middleware import JSONRoute
+from todo_api.ratelimit import api_rate_limit, auth_rate_limit
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: _error("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
+    422: _error("A field failed validation (`VALIDATION_ERROR`)."),
+    429: _error("Too many attempts from this address or for this email (`RATE_LIMITED`)."),
+    503: _error("The database is unreachable (`SERVICE_UNAVAILABLE`)."),
+}
+BAD_CREDENTIALS: dict[int | str, dict[str, Any]] = {
+    401: _error("Wrong email or password (`INVALID_CREDENTIALS`).")
+}
+
+router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=JSONRoute, responses=AUTH_ERRORS)
+me_router = APIRouter(
+    prefix="/api/auth",
+    tags=["auth"],
+    route_class=AuthenticatedRoute,
+    dependencies=[Depends(api_rate_limit)],
+    responses={
+        401: _error("Missing, malformed or expired token (`UNAUTHORIZED`)."),
+        429: _error("Over the rate limit (`RATE_LIMITED`)."),
+        503: _error("The database is unreachable (`SERVICE_UNAVAILABLE`)."),
+    },
+)
+
+
+def _passwords(request: Request) -> Passwords:
+    passwords: Passwords = request.app.state.passwords
+    return passwords
+
+
+PasswordsDep = Annotated[Passwords, Depends(_passwords)]
+
+
+def _session_for(request: Request, user: User) -> AuthSession:
+    settings: Settings = request.app.state.settings
+    provisioner: UserProvisioner = request.app.state.provisioner
+    provisioner.remember(user.id)
+    token, expires_in = issue_access_token(
+        user_id=user.id, email=user.email, name=user.name, settings=settings
+    )
+    return AuthSession(
+        user=UserPublic.model_validate(user), access_token=token, expires_in=expires_in
+    )
+
+
+@router.post(
+    "/signup",
+    operation_id="signUp",
+    summary="Create an account",
+    description=(
+        "Creates an account and signs it in. The email is lower-cased; the password is "
+        "8 to 128 characters and stored only as an Argon2id hash."
+    ),
+    status_code=status.HTTP_201_CREATED,
+    response_model=AuthSessionEnvelope,
+    responses={
+        409: _error("The email already has an account (`EMAIL_TAKEN`)."),
+        415: _error("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
+    },
+)
+async def signup(
+    request: Request, body: SignupRequest, session: SessionDep, passwords: PasswordsDep
+) -> AuthSessionEnvelope:
+    await auth_rate_limit(request, body.email)
+    user = await service.signup(session, passwords, body)
+    return AuthSessionEnvelope(data=_session_for(request, user))
+
+
+@router.post(
+    "/login",
+    operation_id="logIn",
+    summary="Log in",
+    description=(
+        "Exchanges email and password for a token. A wrong email and a wrong password "
+        "get the same answer, in about the same time."
+    ),
+    response_model=AuthSessionEnvelope,
+    responses={**BAD_CREDENTIALS, 415: _error("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`).")},
+)
+async def login(
+    request: Request, body: LoginRequest, session: SessionDep, passwords: PasswordsDep
+) -> AuthSessionEnvelope:
+    await auth_rate_limit(request, body.email)
+    user = await service.authenticate(session, passwords, body.email, body.password)
+    return AuthSessionEnvelope(data=_session_for(request, user))
+
+
+@router.post(
+    "/token",
+    operation_id="issueToken",
+    summary="OAuth2 password flow",
+    description=(
+        "Form-encoded `username` (the email) and `password`; answers with the bare OAuth2 "
+        "token body (RFC 6749 §5.1). This is what the Authorize button of `/docs` uses."
+    ),
+    response_model=TokenResponse,
+    responses=BAD_CREDENTIALS,
+)
+async def token(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    passwords: PasswordsDep,
+) -> TokenResponse:
+    email = normalise_email(form.username)
+    await auth_rate_limit(request, email)
+    user = await service.authenticate(session, passwords, email, form.password)
+    issued = _session_for(request, user)
+    return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+async def _current_user(session: SessionDep, principal: CurrentPrincipal) -> User:
+    user = await service.get_user(session, principal.user_id)
+    if user is None:  # provisioned a moment ago, then deleted
+        raise NotFound("User not found")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(_current_user)]
+
+
+@me_router.get(
+    "/me",
+    operation_id="getProfile",
+    summary="Your profile",
+    description="The authenticated user.",
+    response_model=UserEnvelope,
+)
+async def get_me(user: CurrentUser) -> UserEnvelope:
+    return UserEnvelope(data=UserPublic.model_validate(user))
+
+
+@me_router.patch(
+    "/me",
+    operation_id="updateProfile",
+    summary="Update your profile",
+    description="Changes the fields sent; `name: null` clears the name.",
+    response_model=UserEnvelope,
+    responses={
+        413: _error("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
+        415: _error("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
+        422: _error("A field failed validation (`VALIDATION_ERROR`)."),
+    },
+)
+async def update_me(body: ProfileUpdate, session: SessionDep, user: CurrentUser) -> UserEnvelope:
+    user = await service.update_profile(session, user, body)
+    return UserEnvelope(data=UserPublic.model_validate(user))

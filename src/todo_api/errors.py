@@ -1,0 +1,300 @@
+"""One error family and the handlers that write the error envelope.
+
+Every error status the API returns carries the envelope of api.md
+("Conventions"):
+``{"detail": str, "error_code": str, "field_errors"?: {field: [msg]}, "request_id": str}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any, ClassVar
+
+import orjson
+from asgi_correlation_id import correlation_id
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+class ErrorBody(BaseModel):
+    """The error envelope (api.md, "Conventions")."""
+
+    detail: str = Field(examples=["Task not found"])
+    error_code: str = Field(examples=["NOT_FOUND"])
+    field_errors: dict[str, list[str]] | None = Field(
+        default=None, examples=[{"title": ["String should have at most 200 characters"]}]
+    )
+    request_id: str = Field(examples=["7f0c3b2a9d8e4f6a8b1c2d3e4f5a6b7c"])
+
+
+class ApiError(Exception):
+    """An error the API answers with on purpose: status, ``error_code``, message."""
+
+    status_code: ClassVar[int] = 400
+    error_code: ClassVar[str] = "BAD_REQUEST"
+    default_detail: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        field_errors: dict[str, list[str]] | None = None,
+    ) -> None:
+        self.detail = detail or self.default_detail
+        self.headers = headers or {}
+        self.field_errors = field_errors
+        super().__init__(self.detail)
+
+
+class BadRequest(ApiError):
+    pass
+
+
+class Unauthorized(ApiError):
+    """401 for any token problem; the message never says which (api.md)."""
+
+    status_code = 401
+    error_code = "UNAUTHORIZED"
+    default_detail = "Not authenticated"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidCredentials(ApiError):
+    status_code = 401
+    error_code = "INVALID_CREDENTIALS"
+    default_detail = "Incorrect email or password"
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    error_code = "FORBIDDEN"
+    default_detail = "You may not access another user's tasks"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    error_code = "NOT_FOUND"
+    default_detail = "Not found"
+
+
+class MethodNotAllowed(ApiError):
+    status_code = 405
+    error_code = "METHOD_NOT_ALLOWED"
+    default_detail = "Method not allowed"
+
+
+class EmailTaken(ApiError):
+    status_code = 409
+    error_code = "EMAIL_TAKEN"
+    default_detail = "An account with this email already exists"
+
+
+class PreconditionFailed(ApiError):
+    status_code = 412
+    error_code = "PRECONDITION_FAILED"
+    default_detail = "The task has changed since you read it (If-Match does not match its ETag)"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    error_code = "PAYLOAD_TOO_LARGE"
+    default_detail = "Request body is too large"
+
+
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
+    default_detail = "Request body must be JSON (Content-Type: application/json)"
+
+
+class ValidationFailed(ApiError):
+    status_code = 422
+    error_code = "VALIDATION_ERROR"
+    default_detail = "Request validation failed"
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    error_code = "RATE_LIMITED"
+    default_detail = "Too many requests"
+
+
+class InternalError(ApiError):
+    status_code = 500
+    error_code = "INTERNAL_ERROR"
+    default_detail = "Internal server error"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    error_code = "SERVICE_UNAVAILABLE"
+    default_detail = "The database is unavailable; try again shortly"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    cls.status_code: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ValidationFailed,
+        RateLimited,
+        InternalError,
+        ServiceUnavailable,
+    )
+}
+
+
+def current_request_id() -> str:
+    """The request id of the request being served (the ``X-Request-ID`` header)."""
+    return correlation_id.get() or ""
+
+
+def error_response(error: ApiError) -> Response:
+    """Render ``error`` as the envelope, with its headers."""
+    body: dict[str, Any] = {"detail": error.detail, "error_code": error.error_code}
+    if error.field_errors is not None:
+        body["field_errors"] = error.field_errors
+    body["request_id"] = current_request_id()
+    return Response(
+        orjson.dumps(body),
+        status_code=error.status_code,
+        headers=error.headers,
+        media_type="application/json",
+    )
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means "cannot reach the database", not a bug.
+
+    Covers a refused or timed-out connect (``OSError``, ``TimeoutError``), a
+    connection dropped mid-request (DBAPI errors flagged as disconnects), and
+    an exhausted pool.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return is_database_unavailable(exc.orig) if exc.orig is not None else False
+    if isinstance(exc, OSError | TimeoutError | PoolTimeoutError | DisconnectionError):
+        return True
+    name = type(exc).__name__
+    # asyncpg's connection-level errors, reached through the adapter's ``orig``.
+    return name in {
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+        "ConnectionFailureError",
+        "TooManyConnectionsError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+    } or (exc.__cause__ is not None and is_database_unavailable(exc.__cause__))
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    """The field as the client sent it: ``("body", "title")`` → ``title``."""
+    if len(loc) >= 2 and loc[0] in {"body", "query", "path", "header", "cookie"}:
+        return str(loc[1])
+    return str(loc[0]) if loc else "body"
+
+
+def validation_error(exc: RequestValidationError) -> ValidationFailed:
+    """Turn FastAPI's validation error into our 422 with ``field_errors``."""
+    field_errors: dict[str, list[str]] = defaultdict(list)
+    for error in exc.errors():
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            field_errors["body"].append("Body is not valid JSON")
+            continue
+        message = str(error.get("msg", "Invalid value"))
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        field_errors[_field_name(loc)].append(message)
+    return ValidationFailed(field_errors=dict(field_errors))
+
+
+async def _api_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _validation_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(validation_error(exc))
+
+
+async def _http_exception_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    cls = _BY_STATUS.get(exc.status_code, BadRequest if exc.status_code < 500 else InternalError)
+    detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else None
+    error = cls(detail)
+    if exc.headers:
+        error.headers.update(exc.headers)
+    if exc.status_code == 404:
+        error.detail = "Not found"
+    return error_response(error)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that write the envelope for every error status."""
+    app.add_exception_handler(ApiError, _api_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
+
+
+class UnhandledErrorMiddleware:
+    """Last line of defence: an exception nobody handled becomes an envelope.
+
+    A database that cannot be reached is 503 ``SERVICE_UNAVAILABLE`` with
+    ``Retry-After``; anything else is 500 ``INTERNAL_ERROR``, logged with the
+    stack trace and request id while the body shows nothing internal. Sits
+    inside the request-id middleware so the response still carries
+    ``X-Request-ID``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if started:
+                raise
+            if is_database_unavailable(exc):
+                logger.warning("database unavailable: %s", type(exc).__name__)
+                response = error_response(ServiceUnavailable())
+            else:
+                logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                response = error_response(InternalError())
+            await response(scope, receive, send)

@@ -1,0 +1,65 @@
+"""``GET /api/health``: a real database round trip, for load balancers.
+
+The one route whose error body is not the envelope (api.md, "Health").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import literal, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from todo_api import __version__
+from todo_api.errors import DATABASE_RETRY_AFTER_SECONDS
+
+logger = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_SECONDS = 5.0
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unreachable"]
+    version: str
+
+
+router = APIRouter(tags=["health"])
+
+
+async def database_answers(engine: AsyncEngine) -> bool:
+    """Whether ``SELECT 1`` round-trips within ``HEALTH_TIMEOUT_SECONDS``."""
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS), engine.connect() as connection:
+            await connection.execute(select(literal(1)))
+    except Exception as exc:  # any failure means "not healthy", never a 500
+        logger.warning("health check: database unreachable: %r", exc)
+        return False
+    return True
+
+
+@router.get(
+    "/api/health",
+    operation_id="getHealth",
+    summary="Health check",
+    description=(
+        "200 when the database answers; 503 with `Retry-After` when it does not. No authentication."
+    ),
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The database is unreachable."}},
+)
+async def health(request: Request) -> JSONResponse:
+    if await database_answers(request.app.state.engine):
+        body = Health(status="ok", database="ok", version=__version__)
+        return JSONResponse(body.model_dump())
+    body = Health(status="degraded", database="unreachable", version=__version__)
+    return JSONResponse(
+        body.model_dump(),
+        status_code=503,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )

@@ -1,0 +1,192 @@
+"""Request-level guards: request ids, body limits, content types, headers, access log.
+
+Order, outermost first (see ``main.create_app``): request id → access log →
+CORS → response headers → early body limit → unhandled-error envelope →
+FastAPI. The streaming part of the body limit is Starlette's
+``RequestBodyLimitMiddleware``, mounted per route by FastAPI's
+``max_body_size``.
+"""
+
+from __future__ import annotations
+
+import email.message
+import logging
+import re
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+from uuid import uuid4
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from todo_api.errors import PayloadTooLarge, UnsupportedMediaType, error_response
+
+access_logger = logging.getLogger("todo_api.access")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def is_sane_request_id(value: str) -> bool:
+    """A client's ``X-Request-ID`` is echoed when it is 1 to 128 of ``[A-Za-z0-9._-]`` (api.md)."""
+    return _REQUEST_ID.fullmatch(value) is not None
+
+
+def new_request_id() -> str:
+    """A fresh request id: 32 hex digits."""
+    return uuid4().hex
+
+
+class ContentLengthLimitMiddleware:
+    """413 ``PAYLOAD_TOO_LARGE`` at once when ``Content-Length`` exceeds the limit.
+
+    Nothing of the body is read and the route never runs, so the answer comes
+    before authentication (api.md, "Details"). Bodies without a length are
+    counted as they stream by the per-route limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = Headers(scope=scope).get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                error = PayloadTooLarge(f"Request body is larger than {self.max_body_bytes} bytes")
+                await error_response(error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+RESPONSE_HEADERS_STATE = "response_headers"
+
+
+def add_response_headers(scope: Scope, headers: dict[str, str]) -> None:
+    """Ask ``ResponseHeadersMiddleware`` to add ``headers`` to this request's response.
+
+    For headers decided in a dependency (rate-limit headers) that must reach
+    every response, including those a route returns as a ``Response``.
+    """
+    scope.setdefault("state", {}).setdefault(RESPONSE_HEADERS_STATE, {}).update(headers)
+
+
+class ResponseHeadersMiddleware:
+    """Headers every response gets, ``no-store`` on authenticated ones, and those
+    added with ``add_response_headers``.
+
+    ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``
+    everywhere; a strict ``Content-Security-Policy`` on JSON (the docs pages
+    keep theirs, which load their own scripts); ``Cache-Control: no-store``
+    when the request carried credentials, so no shared cache keeps one
+    user's tasks (RFC 9111 §5.2.2.5).
+    """
+
+    JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        authenticated = "authorization" in Headers(scope=scope)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in scope.get("state", {}).get(RESPONSE_HEADERS_STATE, {}).items():
+                    headers.setdefault(name, value)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if headers.get("content-type", "").startswith("application/json"):
+                    headers.setdefault("Content-Security-Policy", self.JSON_CSP)
+                if authenticated:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class AccessLogMiddleware:
+    """One log record per request: method, route template, status, duration, user id.
+
+    The route template (``/api/{user_id}/tasks``), never the raw path, so that
+    logs group by route and carry no ids from the URL; never headers or bodies,
+    so no token or password reaches a log. ``user_id`` is what the auth
+    dependency stored in ``scope["state"]``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            route = scope.get("route")
+            access_logger.info(
+                "%s %s %d",
+                scope["method"],
+                getattr(route, "path", None) or "<no route>",
+                status,
+                extra={
+                    "method": scope["method"],
+                    "route": getattr(route, "path", None),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user_id": scope.get("state", {}).get("user_id"),
+                },
+            )
+
+
+def _is_json(content_type: str) -> bool:
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+class JSONRoute(APIRoute):
+    """An ``APIRoute`` that answers 415 when a JSON route gets a non-JSON body.
+
+    FastAPI would hand such a body to validation as raw bytes (a 422); the
+    contract wants 415 ``UNSUPPORTED_MEDIA_TYPE`` (api.md, "Details"). A
+    request without a body (no ``Content-Length`` or ``0``, no chunked
+    transfer) is left alone.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        field_info = getattr(self.body_field, "field_info", None)
+        takes_json = self.body_field is not None and type(field_info).__name__ != "Form"
+        if not takes_json:
+            return handler
+
+        async def guarded(request: Request) -> Response:
+            headers = request.headers
+            has_body = headers.get("content-length", "0") != "0" or "chunked" in headers.get(
+                "transfer-encoding", ""
+            )
+            if has_body and not _is_json(headers.get("content-type", "")):
+                raise UnsupportedMediaType()
+            return await handler(request)
+
+        return guarded

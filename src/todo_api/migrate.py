@@ -1,0 +1,25 @@
+"""Bring a database to the latest schema revision with Alembic."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+
+SCRIPT_LOCATION = "todo_api:migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic ``Config`` for ``database_url`` without an ``alembic.ini``."""
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade_to_head(database_url: str) -> None:
+    """Migrate ``database_url`` to head (idempotent; DDL runs in one transaction).
+
+    Must be called outside a running event loop (the CLI, or a test fixture):
+    the async ``env.py`` runs its own loop.
+    """
+    command.upgrade(alembic_config(database_url), "head")

@@ -1,0 +1,137 @@
+"""Rate limits with the ``limits`` library (api.md, "Limits").
+
+Auth routes count per client address and per email (``RATE_LIMIT_AUTH``);
+every other limited route counts per user (``RATE_LIMIT_API``). Counters live
+in memory, or in Redis when ``RATE_LIMIT_STORAGE_URL=redis://...`` so that
+several processes enforce one limit. If the storage fails, requests are
+served (fail open) and the failure is logged.
+
+Every limited response carries the IETF draft's headers
+(draft-ietf-httpapi-ratelimit-headers): ``RateLimit-Policy: "api";q=600;w=60``
+and ``RateLimit: "api";r=599;t=42``; a 429 adds ``Retry-After`` (seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
+
+from todo_api.auth.deps import CurrentPrincipal
+from todo_api.config import Settings
+from todo_api.errors import RateLimited
+from todo_api.middleware import add_response_headers
+
+logger = logging.getLogger(__name__)
+
+
+def async_storage_uri(uri: str) -> str:
+    """``redis://h:6379/0`` → ``async+redis://h:6379/0``, as ``limits.aio`` expects."""
+    return uri if uri.startswith("async+") else f"async+{uri}"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one counted request under one policy."""
+
+    policy: str
+    limit: RateLimitItem
+    allowed: bool
+    remaining: int
+    reset_in: int
+
+    def headers(self) -> dict[str, str]:
+        """``RateLimit-Policy`` and ``RateLimit`` (and ``Retry-After`` when refused)."""
+        window = self.limit.get_expiry()
+        headers = {
+            "RateLimit-Policy": f'"{self.policy}";q={self.limit.amount};w={window}',
+            "RateLimit": f'"{self.policy}";r={self.remaining};t={self.reset_in}',
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.reset_in))
+        return headers
+
+
+class RateLimiter:
+    """The service's two policies over one ``limits`` storage."""
+
+    def __init__(self, settings: Settings) -> None:
+        storage = storage_from_string(async_storage_uri(settings.rate_limit_storage_url))
+        assert isinstance(storage, Storage), "an async+ storage URI gives an async storage"
+        self.storage = storage
+        self.strategy = SlidingWindowCounterRateLimiter(self.storage)
+        self.auth_limit = parse(settings.rate_limit_auth)
+        self.api_limit = parse(settings.rate_limit_api)
+
+    async def hit(self, policy: str, limit: RateLimitItem, key: str) -> Decision | None:
+        """Count one request for ``key``; ``None`` when the storage failed (fail open)."""
+        try:
+            allowed = await self.strategy.hit(limit, policy, key)
+            stats = await self.strategy.get_window_stats(limit, policy, key)
+        except Exception as exc:  # any storage failure: serve rather than 500
+            logger.warning("rate limit storage unavailable, not limiting: %r", exc)
+            return None
+        reset_in = max(0, math.ceil(stats.reset_time - time.time()))
+        return Decision(policy, limit, allowed, stats.remaining, reset_in)
+
+    async def close(self) -> None:
+        """Release storage connections (a no-op for memory)."""
+        reset = getattr(self.storage, "close", None)
+        if reset is not None:
+            await reset()
+
+
+def _apply(request: Request, decisions: list[Decision | None]) -> None:
+    """Expose the tightest decision's headers; raise 429 if any refused."""
+    counted = [d for d in decisions if d is not None]
+    if not counted:
+        return
+    refused = [d for d in counted if not d.allowed]
+    shown = (
+        max(refused, key=lambda d: d.reset_in)
+        if refused
+        else min(counted, key=lambda d: d.remaining)
+    )
+    headers = shown.headers()
+    if refused:
+        raise RateLimited(headers=headers)
+    add_response_headers(request.scope, headers)
+
+
+def client_address(request: Request) -> str:
+    """The peer address (uvicorn applies ``X-Forwarded-For`` from trusted proxies)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def auth_rate_limit(request: Request, email: str) -> None:
+    """Count a login, signup or token request by client address and by email.
+
+    ``email`` must already be normalised (lower-cased), so that changing its
+    case does not start a fresh count.
+
+    Raises:
+        RateLimited: either count is over ``RATE_LIMIT_AUTH``.
+    """
+    limiter: RateLimiter = request.app.state.rate_limiter
+    decisions = [
+        await limiter.hit("auth-ip", limiter.auth_limit, client_address(request)),
+        await limiter.hit("auth-email", limiter.auth_limit, email),
+    ]
+    _apply(request, decisions)
+
+
+async def api_rate_limit(request: Request, principal: CurrentPrincipal) -> None:
+    """Count a request against its user's ``RATE_LIMIT_API``.
+
+    Raises:
+        RateLimited: the user is over the limit.
+    """
+    limiter: RateLimiter = request.app.state.rate_limiter
+    _apply(request, [await limiter.hit("api", limiter.api_limit, principal.user_id)])

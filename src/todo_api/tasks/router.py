@@ -1,0 +1,261 @@
+"""The seven task routes of api.md ("Tasks"), all under ``/api/{user_id}/tasks``.
+
+The path owner check (403) is one dependency on the router; ownership of
+each task lives in the service's queries (404 for another user's task).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
+from pydantic import BeforeValidator
+
+from todo_api.auth.deps import AuthenticatedRoute, require_path_owner
+from todo_api.db import SessionDep
+from todo_api.errors import ErrorBody
+from todo_api.models import QueryText
+from todo_api.ratelimit import api_rate_limit
+from todo_api.tasks import service
+from todo_api.tasks.models import (
+    CompleteRequest,
+    Priority,
+    SortOrder,
+    TaskCreate,
+    TaskEnvelope,
+    TaskPage,
+    TaskSort,
+    TaskStatus,
+    TaskUpdate,
+    UTCInput,
+)
+from todo_api.tasks.service import StoredTask, TaskFilters, etag_matches
+
+MAX_INT64 = 2**63 - 1
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("Missing, malformed or expired token (`UNAUTHORIZED`)."),
+    403: _error("The path's `user_id` is not the token's subject (`FORBIDDEN`)."),
+    422: _error("A field failed validation (`VALIDATION_ERROR`); see `field_errors`."),
+    429: _error("Over the rate limit (`RATE_LIMITED`); see `Retry-After`."),
+    503: _error("The database is unreachable (`SERVICE_UNAVAILABLE`); see `Retry-After`."),
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: _error("No such task for this user (`NOT_FOUND`).")
+}
+PRECONDITION: dict[int | str, dict[str, Any]] = {
+    412: _error("`If-Match` does not match the task's current ETag (`PRECONDITION_FAILED`).")
+}
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: _error("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
+    415: _error("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
+}
+ETAG_HEADER: dict[str, Any] = {
+    "ETag": {"description": "Strong validator of this task.", "schema": {"type": "string"}}
+}
+
+router = APIRouter(
+    prefix="/api/{user_id}/tasks",
+    tags=["tasks"],
+    route_class=AuthenticatedRoute,
+    dependencies=[Depends(require_path_owner), Depends(api_rate_limit)],
+    responses=COMMON_ERRORS,
+)
+
+TaskId = Annotated[int, Path(ge=1, le=MAX_INT64, description="The task's id.")]
+IfMatch = Annotated[
+    str | None,
+    Header(description="Write only if the task's ETag is still this one (else 412)."),
+]
+
+
+def _accept_created(value: object) -> object:
+    """The hackathon spelling ``sort=created`` means ``created_at`` (api.md)."""
+    return "created_at" if value == "created" else value
+
+
+def _with_etag(response: Response, stored: StoredTask) -> TaskEnvelope:
+    response.headers["ETag"] = stored.etag
+    return TaskEnvelope(data=stored.task)
+
+
+@router.get(
+    "",
+    operation_id="listTasks",
+    summary="List tasks",
+    description=(
+        "A page of the user's tasks, filtered, searched and sorted. `total` counts all "
+        "matches. Ties are broken by `id` in the direction of `order`; tasks without a "
+        "`due_date` sort last. A page past the end is an empty `data` with the true `total`."
+    ),
+    response_model=TaskPage,
+)
+async def list_tasks(
+    user_id: str,
+    session: SessionDep,
+    status_: Annotated[TaskStatus, Query(alias="status")] = TaskStatus.all,
+    priority: Priority | None = None,
+    tag: Annotated[QueryText, Query(max_length=30, description="Tasks carrying this tag.")] = None,
+    q: Annotated[
+        QueryText,
+        Query(max_length=200, description="Case-insensitive literal text in title or description."),
+    ] = None,
+    due_before: Annotated[UTCInput | None, Query(description="Inclusive upper bound.")] = None,
+    due_after: Annotated[UTCInput | None, Query(description="Inclusive lower bound.")] = None,
+    sort: Annotated[TaskSort, BeforeValidator(_accept_created), Query()] = "created_at",
+    order: SortOrder = "desc",
+    page: Annotated[int, Query(ge=1, le=MAX_INT64)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> TaskPage:
+    filters = TaskFilters(
+        status=status_,
+        priority=priority,
+        tag=tag,
+        q=q,
+        due_before=due_before,
+        due_after=due_after,
+        sort=sort,
+        order=order,
+        page=page,
+        page_size=page_size,
+    )
+    tasks, total = await service.list_tasks(session, user_id, filters)
+    return TaskPage(data=tasks, total=total, page=page, page_size=page_size)
+
+
+@router.post(
+    "",
+    operation_id="createTask",
+    summary="Create a task",
+    description="Creates a task. Answers with `Location` and `ETag` headers.",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TaskEnvelope,
+    responses={
+        201: {
+            "headers": {
+                "Location": {"description": "URL of the new task.", "schema": {"type": "string"}},
+                **ETAG_HEADER,
+            }
+        },
+        **BODY_ERRORS,
+    },
+)
+async def create_task(
+    user_id: str, body: TaskCreate, session: SessionDep, response: Response
+) -> TaskEnvelope:
+    stored = await service.create_task(session, user_id, body)
+    response.headers["Location"] = f"/api/{user_id}/tasks/{stored.task.id}"
+    return _with_etag(response, stored)
+
+
+@router.get(
+    "/{task_id}",
+    operation_id="getTask",
+    summary="Get a task",
+    description="One task, with its `ETag`. `If-None-Match` with the current ETag gives 304.",
+    response_model=TaskEnvelope,
+    responses={200: {"headers": ETAG_HEADER}, 304: {"description": "Not modified."}, **NOT_FOUND},
+)
+async def get_task(
+    user_id: str,
+    task_id: TaskId,
+    session: SessionDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> TaskEnvelope | Response:
+    stored = await service.get_task(session, user_id, task_id)
+    if etag_matches(if_none_match, stored.etag, weak=True):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": stored.etag})
+    return _with_etag(response, stored)
+
+
+@router.put(
+    "/{task_id}",
+    operation_id="replaceTask",
+    summary="Replace a task",
+    description=(
+        "Full replacement: `title` is required and omitted optional fields return to their "
+        "defaults. Idempotent. Honours `If-Match`."
+    ),
+    response_model=TaskEnvelope,
+    responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
+)
+async def replace_task(
+    user_id: str,
+    task_id: TaskId,
+    body: TaskCreate,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TaskEnvelope:
+    stored = await service.replace_task(session, user_id, task_id, body, if_match)
+    return _with_etag(response, stored)
+
+
+@router.patch(
+    "/{task_id}",
+    operation_id="updateTask",
+    summary="Update a task",
+    description=(
+        "Partial update: only the fields sent change; `null` clears `description` or "
+        "`due_date`. Honours `If-Match`."
+    ),
+    response_model=TaskEnvelope,
+    responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
+)
+async def update_task(
+    user_id: str,
+    task_id: TaskId,
+    body: TaskUpdate,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TaskEnvelope:
+    stored = await service.update_task(session, user_id, task_id, body, if_match)
+    return _with_etag(response, stored)
+
+
+@router.delete(
+    "/{task_id}",
+    operation_id="deleteTask",
+    summary="Delete a task",
+    description="Deletes the task. A second DELETE of the same id is 404. Honours `If-Match`.",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses={**NOT_FOUND, **PRECONDITION},
+)
+async def delete_task(
+    user_id: str, task_id: TaskId, session: SessionDep, if_match: IfMatch = None
+) -> Response:
+    await service.delete_task(session, user_id, task_id, if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch(
+    "/{task_id}/complete",
+    operation_id="completeTask",
+    summary="Toggle or set completion",
+    description=(
+        'Without a body, toggles `completed`. With `{"completed": true|false}`, sets it '
+        "(idempotent). `completed_at` is set when the task becomes completed and cleared "
+        "when it is reopened. Honours `If-Match`."
+    ),
+    response_model=TaskEnvelope,
+    responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
+)
+async def complete_task(
+    user_id: str,
+    task_id: TaskId,
+    session: SessionDep,
+    response: Response,
+    body: Annotated[CompleteRequest | None, Body()] = None,
+    if_match: IfMatch = None,
+) -> TaskEnvelope:
+    completed = body.completed if body is not None else None
+    stored = await service.complete_task(session, user_id, task_id, completed, if_match)
+    return _with_etag(response, stored)
