@@ -1,0 +1,38 @@
+"""Helpers shared by the tests: the test user handle and the error-envelope assertion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class ApiUser:
+    """A stored user and a valid bearer token for them."""
+
+    id: str
+    email: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def tasks_url(self) -> str:
+        return f"/api/{self.id}/tasks"
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert the error envelope of api.md with ``status`` and ``error_code``."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["error_code"] == code, body
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert set(body) <= {"detail", "error_code", "field_errors", "request_id"}
+    return body
+
+
