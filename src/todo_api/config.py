@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     better_auth_url: str | None = None
     better_auth_jwks_path: str = "/api/auth/jwks"
     better_auth_session_tokens: bool = False
-    better_auth_session_table: str = "session"
+    better_auth_session_table: str = Field(default="session", pattern=r"^(\w+\.)?\w+$")
     better_auth_session_columns: SessionColumnStyle = SessionColumnStyle.camel
     jwt_issuer: str | None = None
     jwt_audience: str | None = None

@@ -276,6 +276,10 @@ class BetterAuthServer:
         response = self._check(self._request("POST", "/test/sign-jwt", json={"payload": payload}))
         return str(response.json()["token"])
 
+    def stop(self) -> None:
+        """Stop the server process now (to test what happens while it is down)."""
+        _stop(self.process)
+
     def close(self) -> None:
         """Close the HTTP client (the process is managed by the context manager)."""
         self._client.close()

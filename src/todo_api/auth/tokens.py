@@ -218,9 +218,10 @@ class SessionTokenVerifier:
         self._secret = settings.better_auth_secret.encode()
         self._engine = engine
         camel = settings.better_auth_session_columns is SessionColumnStyle.camel
+        schema, _, name = settings.better_auth_session_table.rpartition(".")
         self._table = Table(
-            settings.better_auth_session_table,
-            MetaData(),
+            name,
+            MetaData(schema=schema or None),
             Column("token", String),
             Column("userId" if camel else "user_id", String, key="user_id"),
             Column("expiresAt" if camel else "expires_at", DateTime, key="expires_at"),
