@@ -127,6 +127,13 @@ class ValidationFailed(ApiError):
     default_detail = "Request validation failed"
 
 
+class MalformedBody(ValidationFailed):
+    """422 for a body that is not JSON at all (bad syntax, not UTF-8): ``field_errors.body``."""
+
+    def __init__(self) -> None:
+        super().__init__(field_errors={"body": ["Body is not valid JSON"]})
+
+
 class RateLimited(ApiError):
     status_code = 429
     error_code = "RATE_LIMITED"
@@ -222,9 +229,6 @@ def validation_error(exc: RequestValidationError) -> ValidationFailed:
     field_errors: dict[str, list[str]] = defaultdict(list)
     for error in exc.errors():
         loc = tuple(error.get("loc", ()))
-        if error.get("type") == "json_invalid":
-            field_errors["body"].append("Body is not valid JSON")
-            continue
         message = str(error.get("msg", "Invalid value"))
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")

@@ -1,7 +1,7 @@
 """Logging set-up: text for a terminal, one JSON object per line for collectors.
 
 ``LOG_FORMAT=json`` uses python-json-logger; every record carries the request
-id (asgi-correlation-id's filter). Access records add ``method``, ``route``,
+id (asgi-correlation-id's filter, as ``request_id``). Access records add ``method``, ``route``,
 ``status``, ``duration_ms`` and ``user_id`` (see ``AccessLogMiddleware``).
 """
 
@@ -19,13 +19,18 @@ def logging_config(level: str, fmt: LogFormat) -> dict[str, Any]:
     if fmt == "json":
         formatter = {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
+            "rename_fields": {
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+                "correlation_id": "request_id",
+            },
             "datefmt": "%Y-%m-%dT%H:%M:%S%z",
         }
     else:
         formatter = {
-            "format": "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s",
+            "format": "%(asctime)s %(levelname)-7s [%(correlation_id)s] %(name)s: %(message)s",
         }
     return {
         "version": 1,
@@ -33,7 +38,6 @@ def logging_config(level: str, fmt: LogFormat) -> dict[str, Any]:
         "filters": {
             "request_id": {
                 "()": "asgi_correlation_id.CorrelationIdFilter",
-                "uuid_length": 32,
                 "default_value": "-",
             }
         },

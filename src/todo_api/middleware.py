@@ -18,11 +18,18 @@ from typing import Any
 from uuid import uuid4
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from todo_api.errors import PayloadTooLarge, UnsupportedMediaType, error_response
+from todo_api.errors import (
+    MalformedBody,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    error_response,
+)
 
 access_logger = logging.getLogger("todo_api.access")
 
@@ -165,10 +172,12 @@ def _is_json(content_type: str) -> bool:
 
 
 class JSONRoute(APIRoute):
-    """An ``APIRoute`` that answers 415 when a JSON route gets a non-JSON body.
+    """An ``APIRoute`` that refuses bodies that are not JSON as the contract says.
 
-    FastAPI would hand such a body to validation as raw bytes (a 422); the
-    contract wants 415 ``UNSUPPORTED_MEDIA_TYPE`` (api.md, "Details"). A
+    A body with a non-JSON ``Content-Type`` is 415 ``UNSUPPORTED_MEDIA_TYPE``
+    (FastAPI would validate it as raw bytes); a body that does not parse,
+    whether bad JSON syntax or not UTF-8 (FastAPI answers the latter with a
+    bare 400), is 422 with ``field_errors.body`` (api.md, "Details"). A
     request without a body (no ``Content-Length`` or ``0``, no chunked
     transfer) is left alone.
     """
@@ -187,6 +196,15 @@ class JSONRoute(APIRoute):
             )
             if has_body and not _is_json(headers.get("content-type", "")):
                 raise UnsupportedMediaType()
-            return await handler(request)
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                if any(error.get("type") == "json_invalid" for error in exc.errors()):
+                    raise MalformedBody() from None
+                raise
+            except StarletteHTTPException as exc:
+                if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+                    raise MalformedBody() from None
+                raise
 
         return guarded

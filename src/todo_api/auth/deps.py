@@ -12,12 +12,11 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 
 from todo_api.auth.service import UserProvisioner
 from todo_api.auth.tokens import Principal, TokenVerifier
-from todo_api.errors import ApiError, Forbidden, Unauthorized
+from todo_api.errors import Forbidden, MalformedBody, Unauthorized, UnsupportedMediaType
 from todo_api.middleware import JSONRoute
 
 oauth2_scheme = OAuth2PasswordBearer(
@@ -71,8 +70,8 @@ async def require_path_owner(user_id: str, principal: CurrentPrincipal) -> Princ
 class AuthenticatedRoute(JSONRoute):
     """A JSON route whose body errors never come before 401 and 403.
 
-    When the body is refused before dependencies run (415, or JSON that does
-    not parse), the caller is authenticated and the path owner checked first,
+    When the body is refused before dependencies run (415, or a body that
+    does not parse), the caller is authenticated and the path owner checked first,
     so an unauthenticated caller learns nothing about the request (api.md).
     """
 
@@ -82,18 +81,10 @@ class AuthenticatedRoute(JSONRoute):
         async def ordered(request: Request) -> Response:
             try:
                 return await handler(request)
-            except (ApiError, RequestValidationError) as exc:
-                if isinstance(exc, ApiError) and exc.status_code not in {415}:
-                    raise
-                if isinstance(exc, RequestValidationError) and not _is_body_parse_error(exc):
-                    raise
+            except (UnsupportedMediaType, MalformedBody):
                 token = await oauth2_scheme(request)
                 principal = await authenticate(request, token)
                 check_path_owner(request.path_params.get("user_id"), principal)
                 raise
 
         return ordered
-
-
-def _is_body_parse_error(exc: RequestValidationError) -> bool:
-    return any(error.get("type") == "json_invalid" for error in exc.errors())

@@ -1,0 +1,180 @@
+"""Real processes for the tests that need them: ``todo-api serve`` and a PostgreSQL
+cluster the test owns (so it can stop and start it).
+
+Everything binds to 127.0.0.1 on a free port and is stopped when the ``with``
+block ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT_SECONDS = 60.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running ``todo-api serve`` process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        """Everything the process wrote to stderr and stdout so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, as an orchestrator would; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        return self.process.returncode
+
+
+@contextmanager
+def todo_api_server(env: dict[str, str], *, workers: int = 1) -> Iterator[Server]:
+    """Run ``todo-api serve`` with ``env`` added to this environment.
+
+    Waits until ``/api/health`` answers (any status), so the service has
+    migrated its database and is taking requests.
+
+    Raises:
+        RuntimeError: the process exited or did not answer within
+            ``STARTUP_TIMEOUT_SECONDS``; the message holds its log.
+    """
+    port = free_port()
+    full_env = {**os.environ, "ENVIRONMENT": "test", **env, "PORT": str(port)}
+    full_env.pop("HOST", None)
+    log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in finally
+        prefix="todo-api-", suffix=".log", delete=False
+    )
+    executable = Path(sys.executable).with_name("todo-api")
+    process = subprocess.Popen(
+        [str(executable), "serve", "--host", "127.0.0.1", "--workers", str(workers)],
+        cwd=ROOT,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(f"http://127.0.0.1:{port}", process, Path(log_file.name), env)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"todo-api exited with {process.returncode}:\n{server.log()}")
+            try:
+                httpx.get(f"{server.url}/api/health", timeout=2.0)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"todo-api did not start:\n{server.log()}") from None
+                time.sleep(0.2)
+        yield server
+    finally:
+        server.stop()
+        log_file.close()
+
+
+def _postgres_bin() -> Path | None:
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return versions[-1].parent if versions else None
+
+
+def postgres_cluster_unavailable() -> str | None:
+    """Why a throwaway cluster cannot be made here, or ``None``."""
+    if _postgres_bin() is None:
+        return "PostgreSQL server binaries (initdb, pg_ctl) are not installed"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "running as root without runuser to drop to the postgres user"
+    return None
+
+
+@dataclass
+class PostgresCluster:
+    """A PostgreSQL cluster in a temporary directory, on its own port.
+
+    Its own server, so a test may stop and start it without touching the
+    machine's. Initialised with trust authentication for ``postgres``.
+    """
+
+    directory: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def run_tool(self, *args: str) -> None:
+        """Run a PostgreSQL tool (``initdb``, ``pg_ctl``) as the postgres user."""
+        binary = _postgres_bin()
+        assert binary is not None
+        command = [str(binary / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        self.run_tool(
+            "pg_ctl",
+            "-D",
+            str(self.directory / "data"),
+            "-l",
+            str(self.directory / "server.log"),
+            "-o",
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-w",
+            "start",
+        )
+
+    def stop(self) -> None:
+        """Stop the server at once (``-m immediate``), as a crash or failover would."""
+        self.run_tool("pg_ctl", "-D", str(self.directory / "data"), "-m", "immediate", "-w", "stop")
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """``initdb`` a new cluster, start it, and remove it at the end."""
+    directory = Path(tempfile.mkdtemp(prefix="todo-pg-"))
+    os.chmod(directory, 0o777)  # noqa: S103 - the postgres user writes its socket here
+    cluster = PostgresCluster(directory, free_port())
+    try:
+        cluster.run_tool(
+            "initdb", "-D", str(directory / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+        cluster.start()
+        yield cluster
+    finally:
+        try:
+            cluster.stop()
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        shutil.rmtree(directory, ignore_errors=True)
