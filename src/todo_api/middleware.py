@@ -87,8 +87,8 @@ class ResponseHeadersMiddleware:
     ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``
     everywhere; a strict ``Content-Security-Policy`` on JSON (the docs pages
     keep theirs, which load their own scripts); ``Cache-Control: no-store``
-    when the request carried credentials, so no shared cache keeps one
-    user's tasks (RFC 9111 §5.2.2.5).
+    on every ``/api`` response, which carry a user's tasks or a token, so no
+    cache keeps them (RFC 9111 §5.2.2.5; RFC 6749 §5.1 for token responses).
     """
 
     JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -100,7 +100,7 @@ class ResponseHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        authenticated = "authorization" in Headers(scope=scope)
+        private = scope["path"].startswith("/api/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -111,7 +111,7 @@ class ResponseHeadersMiddleware:
                 headers.setdefault("Referrer-Policy", "no-referrer")
                 if headers.get("content-type", "").startswith("application/json"):
                     headers.setdefault("Content-Security-Policy", self.JSON_CSP)
-                if authenticated:
+                if private:
                     headers["Cache-Control"] = "no-store"
             await send(message)
 
