@@ -19,6 +19,7 @@ from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
+from tests.helpers import ApiUser
 from todo_api.auth.models import User
 from todo_api.auth.service import new_user_id
 from todo_api.auth.tokens import issue_access_token
@@ -26,8 +27,6 @@ from todo_api.config import Settings, load_settings
 from todo_api.db import utcnow
 from todo_api.main import close_resources, create_app
 from todo_api.migrate import upgrade_to_head
-
-from tests.helpers import ApiUser
 
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()

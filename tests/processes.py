@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,8 +173,6 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         cluster.start()
         yield cluster
     finally:
-        try:
+        with suppress(subprocess.CalledProcessError):  # already stopped
             cluster.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(directory, ignore_errors=True)

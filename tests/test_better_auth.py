@@ -195,7 +195,7 @@ async def test_unknown_kid_flood_refetches_once_per_cooldown(
 
     app.state.http_client.event_hooks["request"].append(count)
     assert (await client.get(url, headers=_bearer(good))).status_code == 200
-    head, payload, signature = good.split(".")
+    _, payload, signature = good.split(".")
     for n in range(20):
         header = {"alg": "EdDSA", "kid": f"unknown-{n}"}
         forged_head = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
@@ -289,7 +289,8 @@ async def test_forged_algorithms_are_rejected(
     public_jwk = next(k for k in ba_server.jwks()["keys"] if k["kid"] == kid)
     url = f"/api/{user.user_id}/tasks"
 
-    alg_none = f"{_b64(json.dumps({'alg': 'none', 'kid': kid}).encode())}.{_b64(json.dumps(claims).encode())}."
+    none_header = _b64(json.dumps({"alg": "none", "kid": kid}).encode())
+    alg_none = f"{none_header}.{_b64(json.dumps(claims).encode())}."
     # The classic confusion attack: HS256 "signed" with the public key as the HMAC secret.
     for secret in (json.dumps(public_jwk).encode(), public_jwk["x"].encode()):
         confused = _hs256_by_hand({"alg": "HS256", "kid": kid}, claims, secret)
