@@ -110,7 +110,8 @@ def create_engine(target: DatabaseTarget, *, pool_size: int = 10) -> AsyncEngine
 
     PostgreSQL: ``pool_pre_ping`` and a recycle under five minutes ride over
     Neon's scale-to-zero. SQLite: one connection (writers serialise instead of
-    failing with "database is locked"), WAL journal, foreign keys on.
+    failing with "database is locked"), WAL journal, foreign keys on, and a
+    Unicode-aware ``lower()``.
     """
     if target.is_sqlite:
         database = target.url.database or ""
@@ -134,7 +135,14 @@ def create_engine(target: DatabaseTarget, *, pool_size: int = 10) -> AsyncEngine
     )
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite's built-in lower() folds ASCII only; case-insensitive search
+    # (``q``) must fold "Ä" as PostgreSQL does.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -118,10 +118,9 @@ def etag_matches(header: str | None, etag: str, *, weak: bool) -> bool:
 
 def _list_conditions(user_id: str, filters: TaskFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [col(Task.user_id) == user_id]
-    if filters.status is TaskStatus.pending:
-        conditions.append(col(Task.completed).is_(False))
-    elif filters.status is TaskStatus.completed:
-        conditions.append(col(Task.completed).is_(True))
+    if filters.status is not TaskStatus.all:
+        # ``=`` rather than ``IS``: PostgreSQL uses a btree index only for the former.
+        conditions.append(col(Task.completed) == (filters.status is TaskStatus.completed))
     if filters.priority is not None:
         conditions.append(col(Task.priority) == filters.priority)
     if filters.tag:
