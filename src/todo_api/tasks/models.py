@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, field_validator
+from pydantic import AfterValidator, StrictBool, field_validator
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, SmallInteger
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -167,7 +167,7 @@ class TaskBase(SQLModel):
     description: Description | None = Field(
         default=None, schema_extra={"examples": ["Two litres, semi-skimmed"]}
     )
-    completed: bool = False
+    completed: StrictBool = False
     priority: Priority = Priority.medium
     due_date: UTCInput | None = Field(
         default=None, schema_extra={"examples": ["2026-11-21T09:00:00Z"]}
@@ -197,7 +197,7 @@ class TaskUpdate(SQLModel):
 
     title: Title | None = Field(default=None, schema_extra={"examples": ["Buy oat milk"]})
     description: Description | None = None
-    completed: bool | None = None
+    completed: StrictBool | None = None
     priority: Priority | None = None
     due_date: UTCInput | None = None
     tags: list[TagName] | None = None
@@ -220,7 +220,7 @@ class CompleteRequest(SQLModel):
 
     model_config = FORBID_EXTRA
 
-    completed: bool
+    completed: StrictBool
 
 
 class TaskPublic(SQLModel):
