@@ -149,5 +149,3 @@ def make_task(client: httpx.AsyncClient) -> TaskFactory:
         return data
 
     return factory
-
-

@@ -34,5 +34,3 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert body["request_id"] == response.headers["x-request-id"]
     assert set(body) <= {"detail", "error_code", "field_errors", "request_id"}
     return body
-
-
