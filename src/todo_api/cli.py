@@ -68,6 +68,9 @@ def serve(
         access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=20,
+        # Importing the app takes seconds on a small machine without a bytecode
+        # cache; uvicorn's default 5 s would kill and restart workers in a loop.
+        timeout_worker_healthcheck=60,
     )
 
 

@@ -105,12 +105,21 @@ def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid4()}__"
 
 
-def create_engine(target: DatabaseTarget, *, pool_size: int = 10) -> AsyncEngine:
-    """An ``AsyncEngine`` for ``target`` with the pool settings of design.md.
+def create_engine(
+    target: DatabaseTarget, *, pool_size: int = 10, pre_ping: bool = False
+) -> AsyncEngine:
+    """An ``AsyncEngine`` for ``target``.
 
-    PostgreSQL: ``pool_pre_ping`` and a recycle under five minutes ride over
-    Neon's scale-to-zero. SQLite: one connection (writers serialise instead of
-    failing with "database is locked"), WAL journal, foreign keys on, and a
+    PostgreSQL: connections are recycled within four minutes, under Neon's
+    five-minute idle suspend, so a pooled connection does not outlive its
+    server; a connection that died anyway fails one request (503) and
+    SQLAlchemy then invalidates the whole pool. ``pre_ping`` (opt-in,
+    ``DB_POOL_PRE_PING``) instead tests each connection at checkout, which
+    the asyncpg dialect does with three round trips (BEGIN, ping, ROLLBACK)
+    on every request: measured in docs/benchmarks.md.
+
+    SQLite: one connection (writers serialise instead of failing with
+    "database is locked"), WAL journal, foreign keys on, and a
     Unicode-aware ``lower()``.
     """
     if target.is_sqlite:
@@ -129,7 +138,7 @@ def create_engine(target: DatabaseTarget, *, pool_size: int = 10) -> AsyncEngine
         connect_args=target.connect_args,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_recycle=POOL_RECYCLE_SECONDS,
         pool_timeout=10,
     )

@@ -295,7 +295,10 @@ class UnhandledErrorMiddleware:
         except Exception as exc:
             if started:
                 raise
-            if is_database_unavailable(exc):
+            if isinstance(exc, PoolTimeoutError):
+                logger.warning("database pool exhausted: every connection busy (DB_POOL_SIZE)")
+                response = error_response(ServiceUnavailable("The service is busy; try again"))
+            elif is_database_unavailable(exc):
                 logger.warning("database unavailable: %s", type(exc).__name__)
                 response = error_response(ServiceUnavailable())
             else:

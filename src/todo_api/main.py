@@ -7,6 +7,7 @@ app is created and closed by the lifespan, so the app also works under
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -68,6 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             "BETTER_AUTH_SECRET is not set: using a random secret for this process "
             "(development only; tokens stop working when it exits)"
         )
+    gc.freeze()  # start-up objects live for ever: keep them out of every collection
     logger.info("Todo API %s ready (environment: %s)", __version__, settings.environment.value)
     yield
     await close_resources(app)
@@ -134,7 +136,9 @@ def _build_state(app: FastAPI, settings: Settings) -> None:
     target = normalise_database_url(
         settings.database_url, connect_timeout=settings.db_connect_timeout_seconds
     )
-    engine = create_engine(target, pool_size=settings.db_pool_size)
+    engine = create_engine(
+        target, pool_size=settings.db_pool_size, pre_ping=settings.db_pool_pre_ping
+    )
     sessionmaker = create_sessionmaker(engine)
     http_client = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
     jwks = JWKSVerifier(settings, http_client) if settings.better_auth_url else None

@@ -1,8 +1,8 @@
 """Task storage: every query filters on ``user_id``, so another user's task is not found.
 
 Reads go through Core ``select()`` of the SQLModel tables straight into
-``TaskPublic`` (no identity map); a page costs one round trip for the rows
-and ``total`` (a window count) and one for their tags. Writes load the row
+dicts (no identity map); a page costs three round trips: ``total`` (an
+index-only count), the rows, and their tags. Writes load the row
 ``FOR UPDATE`` so that an ``If-Match`` check and the update that follows are
 atomic (issue 4: of N concurrent writers with one ETag, exactly one wins).
 Services flush but never commit: the request's unit of work does
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, Table, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -37,30 +37,32 @@ from todo_api.tasks.models import (
     TaskUpdate,
 )
 
-MAX_OFFSET = 10**12
-"""Past this many rows a page is empty by arithmetic; the database is not asked for it."""
+TASKS: Table = Task.__table__  # type: ignore[attr-defined]
+TAGS: Table = Tag.__table__  # type: ignore[attr-defined]
+TASK_TAGS: Table = TaskTag.__table__  # type: ignore[attr-defined]
+"""Core tables for reads: selecting their columns skips the ORM's execution layer."""
 
 _TASK_COLUMNS = (
-    col(Task.id),
-    col(Task.user_id),
-    col(Task.title),
-    col(Task.description),
-    col(Task.completed),
-    col(Task.completed_at),
-    col(Task.priority),
-    col(Task.due_date),
-    col(Task.created_at),
-    col(Task.updated_at),
-    col(Task.version),
+    TASKS.c.id,
+    TASKS.c.user_id,
+    TASKS.c.title,
+    TASKS.c.description,
+    TASKS.c.completed,
+    TASKS.c.completed_at,
+    TASKS.c.priority,
+    TASKS.c.due_date,
+    TASKS.c.created_at,
+    TASKS.c.updated_at,
+    TASKS.c.version,
 )
 
 
 _SORT_COLUMNS: dict[TaskSort, Any] = {
-    "created_at": col(Task.created_at),
-    "updated_at": col(Task.updated_at),
-    "due_date": col(Task.due_date),
-    "priority": col(Task.priority),
-    "title": col(Task.title),
+    "created_at": TASKS.c.created_at,
+    "updated_at": TASKS.c.updated_at,
+    "due_date": TASKS.c.due_date,
+    "priority": TASKS.c.priority,
+    "title": TASKS.c.title,
 }
 
 
@@ -117,30 +119,30 @@ def etag_matches(header: str | None, etag: str, *, weak: bool) -> bool:
 
 
 def _list_conditions(user_id: str, filters: TaskFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [col(Task.user_id) == user_id]
+    conditions: list[ColumnElement[bool]] = [TASKS.c.user_id == user_id]
     if filters.status is not TaskStatus.all:
         # ``=`` rather than ``IS``: PostgreSQL uses a btree index only for the former.
-        conditions.append(col(Task.completed) == (filters.status is TaskStatus.completed))
+        conditions.append(TASKS.c.completed == (filters.status is TaskStatus.completed))
     if filters.priority is not None:
-        conditions.append(col(Task.priority) == filters.priority)
+        conditions.append(TASKS.c.priority == filters.priority)
     if filters.tag:
         tagged = (
-            select(col(TaskTag.task_id))
-            .join(Tag, col(Tag.id) == col(TaskTag.tag_id))
-            .where(col(Tag.user_id) == user_id, col(Tag.name) == filters.tag.lower())
+            select(TASK_TAGS.c.task_id)
+            .join(TAGS, TAGS.c.id == TASK_TAGS.c.tag_id)
+            .where(TAGS.c.user_id == user_id, TAGS.c.name == filters.tag.lower())
         )
-        conditions.append(col(Task.id).in_(tagged))
+        conditions.append(TASKS.c.id.in_(tagged))
     if filters.q:
         conditions.append(
             or_(
-                col(Task.title).icontains(filters.q, autoescape=True),
-                col(Task.description).icontains(filters.q, autoescape=True),
+                TASKS.c.title.icontains(filters.q, autoescape=True),
+                TASKS.c.description.icontains(filters.q, autoescape=True),
             )
         )
     if filters.due_before is not None:
-        conditions.append(col(Task.due_date) <= filters.due_before)
+        conditions.append(TASKS.c.due_date <= filters.due_before)
     if filters.due_after is not None:
-        conditions.append(col(Task.due_date) >= filters.due_after)
+        conditions.append(TASKS.c.due_date >= filters.due_after)
     return conditions
 
 
@@ -154,36 +156,32 @@ def _ordered[S: Select[*tuple[Any, ...]]](statement: S, filters: TaskFilters) ->
     primary = column.desc() if descending else column.asc()
     if filters.sort == "due_date":
         primary = primary.nulls_last()
-    tie = col(Task.id).desc() if descending else col(Task.id).asc()
+    tie = TASKS.c.id.desc() if descending else TASKS.c.id.asc()
     return statement.order_by(primary, tie)
 
 
 async def list_tasks(
     session: AsyncSession, user_id: str, filters: TaskFilters
-) -> tuple[list[TaskPublic], int]:
+) -> tuple[list[dict[str, Any]], int]:
     """One page of ``user_id``'s tasks and the number of all that match.
 
     Returns:
-        ``(tasks, total)``; a page past the end is ``([], total)``.
+        ``(tasks, total)``: each task a dict of ``TaskPublic``'s fields, ready
+        to serialise once (no model per row); a page past the end is ``([], total)``.
     """
     conditions = _list_conditions(user_id, filters)
+    count = select(func.count()).select_from(TASKS).where(*conditions)
+    total = int((await session.execute(count)).scalar_one())
     offset = (filters.page - 1) * filters.page_size
     rows: Sequence[Any] = []
-    if offset <= MAX_OFFSET:
-        statement = (
-            select(*_TASK_COLUMNS, func.count().over().label("total"))
-            .where(*conditions)
-            .limit(filters.page_size)
-            .offset(offset)
-        )
-        rows = (await session.execute(_ordered(statement, filters))).all()
-    if rows:
-        total = int(rows[0].total)
-    else:
-        count = select(func.count()).select_from(Task).where(*conditions)
-        total = int((await session.execute(count)).scalar_one())
+    if offset < total:
+        # A separate count, answered from an index, rather than count(*) OVER (),
+        # which reads every matching row to return twenty (docs/benchmarks.md).
+        statement = select(*_TASK_COLUMNS).where(*conditions)
+        statement = _ordered(statement, filters).limit(filters.page_size).offset(offset)
+        rows = (await session.execute(statement)).all()
     tags = await _tags_of(session, [row.id for row in rows])
-    return [_public(row, tags.get(row.id, [])) for row in rows], total
+    return [_task_fields(row, tags.get(row.id, [])) for row in rows], total
 
 
 async def get_task(session: AsyncSession, user_id: str, task_id: int) -> StoredTask:
@@ -192,7 +190,7 @@ async def get_task(session: AsyncSession, user_id: str, task_id: int) -> StoredT
     Raises:
         NotFound: no such task for this user (another user's task included).
     """
-    statement = select(*_TASK_COLUMNS).where(col(Task.id) == task_id, col(Task.user_id) == user_id)
+    statement = select(*_TASK_COLUMNS).where(TASKS.c.id == task_id, TASKS.c.user_id == user_id)
     row = (await session.execute(statement)).one_or_none()
     if row is None:
         raise NotFound("Task not found")
@@ -205,10 +203,10 @@ async def _tags_of(session: AsyncSession, task_ids: Sequence[int]) -> dict[int, 
     if not task_ids:
         return {}
     statement = (
-        select(col(TaskTag.task_id), col(Tag.name))
-        .join(Tag, col(Tag.id) == col(TaskTag.tag_id))
-        .where(col(TaskTag.task_id).in_(task_ids))
-        .order_by(col(TaskTag.task_id), col(TaskTag.position))
+        select(TASK_TAGS.c.task_id, TAGS.c.name)
+        .join(TAGS, TAGS.c.id == TASK_TAGS.c.tag_id)
+        .where(TASK_TAGS.c.task_id.in_(task_ids))
+        .order_by(TASK_TAGS.c.task_id, TASK_TAGS.c.position)
     )
     tags: dict[int, list[str]] = defaultdict(list)
     for task_id, name in (await session.execute(statement)).all():
@@ -216,20 +214,25 @@ async def _tags_of(session: AsyncSession, task_ids: Sequence[int]) -> dict[int, 
     return tags
 
 
+def _task_fields(row: Any, tags: list[str]) -> dict[str, Any]:
+    """``TaskPublic``'s fields from a row (or a ``Task``) and its tag names."""
+    return {
+        "id": row.id,
+        "user_id": row.user_id,
+        "title": row.title,
+        "description": row.description,
+        "completed": row.completed,
+        "completed_at": row.completed_at,
+        "priority": row.priority,
+        "due_date": row.due_date,
+        "tags": tags,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
 def _public(row: Any, tags: list[str]) -> TaskPublic:
-    return TaskPublic.model_construct(
-        id=row.id,
-        user_id=row.user_id,
-        title=row.title,
-        description=row.description,
-        completed=row.completed,
-        completed_at=row.completed_at,
-        priority=row.priority,
-        due_date=row.due_date,
-        tags=tags,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return TaskPublic.model_construct(**_task_fields(row, tags))
 
 
 # --- writes -----------------------------------------------------------------
@@ -252,7 +255,7 @@ async def create_task(session: AsyncSession, user_id: str, data: TaskCreate) -> 
     session.add(task)
     await session.flush()
     assert task.id is not None
-    await _replace_tags(session, user_id, task.id, data.tags)
+    await _replace_tags(session, user_id, task.id, data.tags, new_task=True)
     return _stored(task, data.tags)
 
 
@@ -376,11 +379,17 @@ def _insert_ignoring_conflicts(session: AsyncSession, rows: list[dict[str, Any]]
 
 
 async def _replace_tags(
-    session: AsyncSession, user_id: str, task_id: int, names: Iterable[str]
+    session: AsyncSession,
+    user_id: str,
+    task_id: int,
+    names: Iterable[str],
+    *,
+    new_task: bool = False,
 ) -> None:
     """Make the task's tags exactly ``names`` (already normalised), in that order."""
     names = list(names)
-    await session.execute(delete(TaskTag).where(col(TaskTag.task_id) == task_id))
+    if not new_task:
+        await session.execute(delete(TaskTag).where(col(TaskTag.task_id) == task_id))
     if not names:
         return
     await session.execute(
