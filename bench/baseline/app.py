@@ -1,0 +1,401 @@
+# ruff: noqa: S608 (the baseline is SQL strings on purpose; every value is a bound parameter)
+"""The benchmark's baseline: the same four task routes in as little code as is honest.
+
+A minimal Starlette app with an asyncpg pool and orjson. It is the reference
+the service is measured against (bench/run.py), not a product: it uses SQL
+strings, validates only what the benchmark sends, and has no middleware. It
+does the work every implementation of the contract must do:
+
+* verifies the HS256 bearer token with PyJWT on every request (no cache),
+  ``sub`` and ``exp`` required, 30 s leeway, under ``BETTER_AUTH_SECRET``;
+* checks the owner: path ``user_id`` must equal ``sub``, else 403;
+* runs the service's queries (src/todo_api/tasks/service.py):
+  - list: one ``SELECT ... count(*) OVER ()`` page query with the same
+    filters and order, then one tags query for the page's ids;
+  - get: the task by id and user, then its tags;
+  - create (with tags): insert the task, upsert the tags ``ON CONFLICT DO
+    NOTHING``, select their ids, insert the task-tag links, in a transaction;
+  - complete (toggle): ``SELECT ... FOR UPDATE``, ``UPDATE``, its tags, in a
+    transaction;
+* answers with the same JSON (``{"data": [...], "total", "page",
+  "page_size"}``, ``{"data": task}``), times in RFC 3339 UTC with ``Z``, the
+  ``ETag`` (and ``Location`` on create) headers.
+
+Reads run without an explicit transaction (each statement is atomic; the two
+statements of a page are not one snapshot, which a reference may allow).
+
+Run: ``DATABASE_URL=... BETTER_AUTH_SECRET=... uv run uvicorn app:app
+--app-dir bench/baseline --workers 1``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import jwt
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+LEEWAY_SECONDS = 30
+PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high"}
+PRIORITY_RANKS = {name: rank for rank, name in PRIORITY_NAMES.items()}
+
+TASK_COLUMNS = (
+    "tasks.id, tasks.user_id, tasks.title, tasks.description, tasks.completed, "
+    "tasks.completed_at, tasks.priority, tasks.due_date, tasks.created_at, "
+    "tasks.updated_at, tasks.version"
+)
+TAGS_OF = (
+    "SELECT task_tags.task_id, tags.name FROM task_tags "
+    "JOIN tags ON tags.id = task_tags.tag_id "
+    "WHERE task_tags.task_id = ANY($1::bigint[]) "
+    "ORDER BY task_tags.task_id, task_tags.position"
+)
+GET_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE tasks.id = $1 AND tasks.user_id = $2"
+LOCK_TASK = GET_TASK + " FOR UPDATE"
+TOGGLE_TASK = (
+    "UPDATE tasks SET completed = $1, completed_at = $2, version = version + 1, "
+    f"updated_at = $3 WHERE tasks.id = $4 RETURNING {TASK_COLUMNS}"
+)
+INSERT_TASK = (
+    "INSERT INTO tasks (user_id, title, description, completed, completed_at, priority, "
+    "due_date, version, created_at, updated_at) "
+    f"VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) RETURNING {TASK_COLUMNS}"
+)
+UPSERT_TAGS = (
+    "INSERT INTO tags (user_id, name) SELECT $1, unnest($2::varchar[]) "
+    "ON CONFLICT (user_id, name) DO NOTHING"
+)
+SELECT_TAG_IDS = "SELECT name, id FROM tags WHERE user_id = $1 AND name = ANY($2::varchar[])"
+INSERT_TASK_TAGS = (
+    "INSERT INTO task_tags (task_id, tag_id, position) "
+    "SELECT $1, unnest($2::bigint[]), unnest($3::smallint[])"
+)
+
+
+class HTTPError(Exception):
+    """An error answered with the contract's envelope (without a request id)."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def json_response(
+    content: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """orjson with ``Z`` for UTC, as the service writes times."""
+    return Response(
+        orjson.dumps(content, option=orjson.OPT_UTC_Z),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def error_response(error: HTTPError) -> Response:
+    return json_response({"detail": error.detail, "error_code": error.code}, error.status)
+
+
+def owner(request: Request) -> str:
+    """The path's ``user_id`` after verifying the token and that it is its ``sub``."""
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPError(401, "UNAUTHORIZED", "Not authenticated")
+    try:
+        claims = jwt.decode(
+            token,
+            request.app.state.secret,
+            algorithms=["HS256"],
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["sub", "exp"]},
+        )
+    except jwt.PyJWTError:
+        raise HTTPError(401, "UNAUTHORIZED", "Not authenticated") from None
+    user_id: str = request.path_params["user_id"]
+    if claims.get("sub") != user_id:
+        raise HTTPError(403, "FORBIDDEN", "Not allowed")
+    return user_id
+
+
+def task_json(row: asyncpg.Record, tags: list[str]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "title": row["title"],
+        "description": row["description"],
+        "completed": row["completed"],
+        "completed_at": row["completed_at"],
+        "priority": PRIORITY_NAMES[row["priority"]],
+        "due_date": row["due_date"],
+        "tags": tags,
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+async def tags_of(connection: asyncpg.Connection, task_ids: Sequence[int]) -> dict[int, list[str]]:
+    tags: dict[int, list[str]] = {}
+    if task_ids:
+        for task_id, name in await connection.fetch(TAGS_OF, list(task_ids)):
+            tags.setdefault(task_id, []).append(name)
+    return tags
+
+
+def positive_int(request: Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HTTPError(422, "VALIDATION_ERROR", f"{name} is not an integer") from None
+    if not 1 <= value <= maximum:
+        raise HTTPError(422, "VALIDATION_ERROR", f"{name} out of range")
+    return value
+
+
+def escape_like(text: str) -> str:
+    """Literal text for ``ILIKE ... ESCAPE '/'`` (as SQLAlchemy's ``autoescape``)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+async def list_tasks(request: Request) -> Response:
+    """GET /api/{user_id}/tasks: status, tag, q, page, page_size; newest first."""
+    try:
+        user_id = owner(request)
+        page = positive_int(request, "page", 1, 2**63 - 1)
+        page_size = positive_int(request, "page_size", 20, 100)
+    except HTTPError as error:
+        return error_response(error)
+    params: list[Any] = [user_id]
+    where = ["tasks.user_id = $1"]
+    status = request.query_params.get("status", "all")
+    if status == "pending":
+        where.append("tasks.completed IS false")
+    elif status == "completed":
+        where.append("tasks.completed IS true")
+    tag = request.query_params.get("tag")
+    if tag:
+        params.append(tag.strip().lower())
+        where.append(
+            "tasks.id IN (SELECT task_tags.task_id FROM task_tags "
+            "JOIN tags ON tags.id = task_tags.tag_id "
+            f"WHERE tags.user_id = $1 AND tags.name = ${len(params)})"
+        )
+    q = request.query_params.get("q")
+    if q and q.strip():
+        params.append(escape_like(q.strip()))
+        n = len(params)
+        where.append(
+            f"(tasks.title ILIKE '%' || ${n} || '%' ESCAPE '/' "
+            f"OR tasks.description ILIKE '%' || ${n} || '%' ESCAPE '/')"
+        )
+    params += [page_size, (page - 1) * page_size]
+    sql = (
+        f"SELECT {TASK_COLUMNS}, count(*) OVER () AS total FROM tasks "
+        f"WHERE {' AND '.join(where)} ORDER BY tasks.created_at DESC, tasks.id DESC "
+        f"LIMIT ${len(params) - 1} OFFSET ${len(params)}"
+    )
+    pool: asyncpg.Pool = request.app.state.pool
+    async with pool.acquire() as connection:
+        rows = await connection.fetch(sql, *params)
+        if rows:
+            total = rows[0]["total"]
+        else:
+            count_sql = f"SELECT count(*) FROM tasks WHERE {' AND '.join(where)}"
+            total = await connection.fetchval(count_sql, *params[:-2])
+        tags = await tags_of(connection, [row["id"] for row in rows])
+    data = [task_json(row, tags.get(row["id"], [])) for row in rows]
+    return json_response({"data": data, "total": total, "page": page, "page_size": page_size})
+
+
+def task_id_of(request: Request) -> int:
+    task_id: int = request.path_params["task_id"]
+    if not 1 <= task_id <= 2**63 - 1:
+        raise HTTPError(422, "VALIDATION_ERROR", "task_id out of range")
+    return task_id
+
+
+def etag(row: asyncpg.Record) -> dict[str, str]:
+    return {"ETag": f'"{row["id"]}.{row["version"]}"'}
+
+
+async def get_task(request: Request) -> Response:
+    """GET /api/{user_id}/tasks/{task_id}."""
+    try:
+        user_id = owner(request)
+        task_id = task_id_of(request)
+    except HTTPError as error:
+        return error_response(error)
+    pool: asyncpg.Pool = request.app.state.pool
+    async with pool.acquire() as connection:
+        row = await connection.fetchrow(GET_TASK, task_id, user_id)
+        if row is None:
+            return error_response(HTTPError(404, "NOT_FOUND", "Task not found"))
+        tags = await tags_of(connection, [task_id])
+    return json_response({"data": task_json(row, tags.get(task_id, []))}, headers=etag(row))
+
+
+def normalised_tags(raw: object) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(t, str) and t.strip() for t in raw):
+        raise HTTPError(422, "VALIDATION_ERROR", "tags must be a list of non-empty strings")
+    seen: dict[str, None] = {}
+    for tag in raw:
+        seen.setdefault(tag.strip().lower(), None)
+    if len(seen) > 10 or any(len(t) > 30 for t in seen):
+        raise HTTPError(422, "VALIDATION_ERROR", "at most 10 tags of at most 30 characters")
+    return list(seen)
+
+
+def parse_time(raw: object) -> datetime | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise HTTPError(422, "VALIDATION_ERROR", "due_date must be a date-time")
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise HTTPError(422, "VALIDATION_ERROR", "due_date must be a date-time") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def create_task(request: Request) -> Response:
+    """POST /api/{user_id}/tasks with ``title`` and optional fields and ``tags``."""
+    try:
+        user_id = owner(request)
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise HTTPError(422, "VALIDATION_ERROR", "body is not JSON") from None
+        if not isinstance(body, dict):
+            raise HTTPError(422, "VALIDATION_ERROR", "body must be an object")
+        title = body.get("title")
+        if not isinstance(title, str) or not 1 <= len(title.strip()) <= 200:
+            raise HTTPError(422, "VALIDATION_ERROR", "title must be 1 to 200 characters")
+        description = body.get("description")
+        if description is not None and (
+            not isinstance(description, str) or len(description) > 1000
+        ):
+            raise HTTPError(422, "VALIDATION_ERROR", "description must be at most 1000 characters")
+        completed = body.get("completed", False)
+        if not isinstance(completed, bool):
+            raise HTTPError(422, "VALIDATION_ERROR", "completed must be a boolean")
+        priority = PRIORITY_RANKS.get(body.get("priority", "medium"))
+        if priority is None:
+            raise HTTPError(422, "VALIDATION_ERROR", "priority must be low, medium or high")
+        due_date = parse_time(body.get("due_date"))
+        tags = normalised_tags(body.get("tags"))
+    except HTTPError as error:
+        return error_response(error)
+    now = datetime.now(UTC)
+    pool: asyncpg.Pool = request.app.state.pool
+    async with pool.acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(
+            INSERT_TASK,
+            user_id,
+            title.strip(),
+            description.strip() if isinstance(description, str) else None,
+            completed,
+            now if completed else None,
+            priority,
+            due_date,
+            now,
+        )
+        if tags:
+            await connection.execute(UPSERT_TAGS, user_id, tags)
+            ids = dict(await connection.fetch(SELECT_TAG_IDS, user_id, tags))
+            await connection.execute(
+                INSERT_TASK_TAGS, row["id"], [ids[t] for t in tags], list(range(len(tags)))
+            )
+    headers = etag(row) | {"Location": f"/api/{user_id}/tasks/{row['id']}"}
+    return json_response({"data": task_json(row, tags)}, status=201, headers=headers)
+
+
+async def complete_task(request: Request) -> Response:
+    """PATCH /api/{user_id}/tasks/{task_id}/complete: toggle, or set with a body."""
+    try:
+        user_id = owner(request)
+        task_id = task_id_of(request)
+        raw = await request.body()
+        wanted: bool | None = None
+        if raw:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise HTTPError(422, "VALIDATION_ERROR", "body is not JSON") from None
+            if not isinstance(body, dict) or not isinstance(body.get("completed"), bool):
+                raise HTTPError(422, "VALIDATION_ERROR", "completed must be a boolean")
+            wanted = body["completed"]
+    except HTTPError as error:
+        return error_response(error)
+    pool: asyncpg.Pool = request.app.state.pool
+    async with pool.acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(LOCK_TASK, task_id, user_id)
+        if row is None:
+            return error_response(HTTPError(404, "NOT_FOUND", "Task not found"))
+        completed = (not row["completed"]) if wanted is None else wanted
+        now = datetime.now(UTC)
+        if completed and not row["completed"]:
+            completed_at = now
+        elif completed:
+            completed_at = row["completed_at"]
+        else:
+            completed_at = None
+        row = await connection.fetchrow(TOGGLE_TASK, completed, completed_at, now, task_id)
+        tags = await tags_of(connection, [task_id])
+    return json_response({"data": task_json(row, tags.get(task_id, []))}, headers=etag(row))
+
+
+async def health(request: Request) -> Response:
+    """GET /api/health: the database answers."""
+    pool: asyncpg.Pool = request.app.state.pool
+    async with pool.acquire() as connection:
+        await connection.fetchval("SELECT 1")
+    return json_response({"status": "ok", "database": "ok", "version": "baseline"})
+
+
+def asyncpg_dsn(url: str) -> str:
+    """``postgresql+asyncpg://`` (SQLAlchemy spelling) → ``postgresql://`` for asyncpg."""
+    scheme, sep, rest = url.partition("://")
+    return ("postgresql" + sep + rest) if scheme.startswith("postgres") else url
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    # The service's SQLAlchemy pool: 10 connections plus 10 overflow.
+    app.state.pool = await asyncpg.create_pool(
+        asyncpg_dsn(os.environ["DATABASE_URL"]),
+        min_size=1,
+        max_size=int(os.environ.get("BASELINE_POOL_SIZE", "20")),
+    )
+    app.state.secret = os.environ["BETTER_AUTH_SECRET"]
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
+app = Starlette(
+    routes=[
+        Route("/api/health", health),
+        Route("/api/{user_id}/tasks", list_tasks, methods=["GET"]),
+        Route("/api/{user_id}/tasks", create_task, methods=["POST"]),
+        Route("/api/{user_id}/tasks/{task_id:int}", get_task, methods=["GET"]),
+        Route("/api/{user_id}/tasks/{task_id:int}/complete", complete_task, methods=["PATCH"]),
+    ],
+    lifespan=lifespan,
+)
