@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from todo_api.tasks.models import TaskPublic
+
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
@@ -307,7 +309,10 @@ def wrk_available() -> str | None:
     return shutil.which("wrk")
 
 
-def _wrk(spec: WrkSpec, port: int, connections: int, threads: int, seconds: int) -> dict[str, Any]:
+def wrk_command(
+    spec: WrkSpec, base_url: str, connections: int, threads: int, seconds: int
+) -> tuple[list[str], dict[str, str]]:
+    """The ``wrk`` command line and environment (read by ``lua/common.lua``) for ``spec``."""
     env = os.environ | {
         "BENCH_TOKEN": spec.token,
         "BENCH_PATH": spec.path,
@@ -329,8 +334,13 @@ def _wrk(spec: WrkSpec, port: int, connections: int, threads: int, seconds: int)
         "10s",
         "-s",
         str(LUA_DIR / spec.script),
-        f"http://{HOST}:{port}",
+        base_url,
     ]
+    return command, env
+
+
+def _wrk(spec: WrkSpec, port: int, connections: int, threads: int, seconds: int) -> dict[str, Any]:
+    command, env = wrk_command(spec, f"http://{HOST}:{port}", connections, threads, seconds)
     result = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=seconds + 30, check=False
     )
@@ -537,21 +547,7 @@ def fixed_rate(
 
 # --- response checks (before timing) --------------------------------------------
 
-TASK_KEYS = frozenset(
-    {
-        "id",
-        "user_id",
-        "title",
-        "description",
-        "completed",
-        "completed_at",
-        "priority",
-        "due_date",
-        "tags",
-        "created_at",
-        "updated_at",
-    }
-)
+TASK_KEYS = frozenset(TaskPublic.model_fields)
 
 
 class ShapeError(AssertionError):

@@ -506,24 +506,9 @@ def profile_service(
     spec = spec_for(SCENARIOS["list_first"], users)
     seconds = args.py_spy
     output = RESULTS_DIR / f"{stamp}-pyspy-list_first.txt"
-    env = os.environ | {
-        "BENCH_TOKEN": spec.token,
-        "BENCH_PATH": spec.path,
-        "BENCH_STATUS": "200",
-        "BENCH_SHAPE": "list",
-    }
-    command = [
-        "wrk",
-        "-t",
-        str(args.threads),
-        "-c",
-        str(args.connections),
-        "-d",
-        f"{seconds + 6}s",
-        "-s",
-        str(bm.LUA_DIR / "get.lua"),
-        server.base_url,
-    ]
+    command, env = bm.wrk_command(
+        spec, server.base_url, args.connections, args.threads, seconds + 6
+    )
     log(f"py-spy: profiling the service worker for {seconds} s under list_first load")
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as load:
         time.sleep(3)
@@ -651,26 +636,9 @@ def soak(
     samples: list[dict[str, Any]] = []
     with running([server]):
         check_scenario(SCENARIOS["list_first"], server, users)
-        env_wrk = os.environ | {
-            "BENCH_TOKEN": spec.token,
-            "BENCH_PATH": spec.path,
-            "BENCH_STATUS": "200",
-            "BENCH_SHAPE": "list",
-        }
-        command = [
-            "wrk",
-            "-t",
-            str(args.threads),
-            "-c",
-            str(args.connections),
-            "-d",
-            f"{args.soak}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(bm.LUA_DIR / "get.lua"),
-            server.base_url,
-        ]
+        command, env_wrk = bm.wrk_command(
+            spec, server.base_url, args.connections, args.threads, args.soak
+        )
         started = time.monotonic()
         samples.append({"t": 0, "rss_mb": [round(kb / 1024, 1) for kb in server.rss_kb()]})
         with subprocess.Popen(command, env=env_wrk, stdout=subprocess.PIPE, text=True) as load:

@@ -15,6 +15,7 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from tests.conftest import SECRET, make_settings
 from tests.helpers import ApiUser, assert_error
@@ -357,6 +358,22 @@ async def test_unexpected_exception_is_500_without_internals(
     for leak in ("secret internals", "SELECT", "users", "Traceback", "RuntimeError", ".py"):
         assert leak not in response.text
     assert response.headers["content-type"].startswith("application/json")
+
+
+async def test_exhausted_connection_pool_is_503_busy_not_an_outage(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    async def wait_for_connection() -> None:
+        raise PoolTimeoutError("QueuePool limit of size 10 overflow 10 reached")
+
+    app.add_api_route("/api/test-pool", wait_for_connection, methods=["GET"])
+
+    response = await client.get("/api/test-pool")
+
+    error = assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    assert error["detail"] == "The service is busy; try again"
+    assert int(response.headers["retry-after"]) >= 1
+    assert "QueuePool" not in response.text
 
 
 def valid_token(sub: str) -> str:

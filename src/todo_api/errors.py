@@ -38,6 +38,11 @@ class ErrorBody(BaseModel):
     request_id: str = Field(examples=["7f0c3b2a9d8e4f6a8b1c2d3e4f5a6b7c"])
 
 
+def error_doc(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry for an error status: the envelope, described."""
+    return {"model": ErrorBody, "description": description}
+
+
 class ApiError(Exception):
     """An error the API answers with on purpose: status, ``error_code``, message."""
 

@@ -25,23 +25,18 @@ from todo_api.auth.service import Passwords, UserProvisioner
 from todo_api.auth.tokens import issue_access_token
 from todo_api.config import Settings
 from todo_api.db import SessionDep
-from todo_api.errors import ErrorBody, NotFound
+from todo_api.errors import NotFound, error_doc
 from todo_api.middleware import JSONRoute
 from todo_api.ratelimit import api_rate_limit, auth_rate_limit
 
-
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    413: _error("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
-    422: _error("A field failed validation (`VALIDATION_ERROR`)."),
-    429: _error("Too many attempts from this address or for this email (`RATE_LIMITED`)."),
-    503: _error("The database is unreachable (`SERVICE_UNAVAILABLE`)."),
+    413: error_doc("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
+    422: error_doc("A field failed validation (`VALIDATION_ERROR`)."),
+    429: error_doc("Too many attempts from this address or for this email (`RATE_LIMITED`)."),
+    503: error_doc("The database is unreachable (`SERVICE_UNAVAILABLE`)."),
 }
 BAD_CREDENTIALS: dict[int | str, dict[str, Any]] = {
-    401: _error("Wrong email or password (`INVALID_CREDENTIALS`).")
+    401: error_doc("Wrong email or password (`INVALID_CREDENTIALS`).")
 }
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=JSONRoute, responses=AUTH_ERRORS)
@@ -51,9 +46,9 @@ me_router = APIRouter(
     route_class=AuthenticatedRoute,
     dependencies=[Depends(api_rate_limit)],
     responses={
-        401: _error("Missing, malformed or expired token (`UNAUTHORIZED`)."),
-        429: _error("Over the rate limit (`RATE_LIMITED`)."),
-        503: _error("The database is unreachable (`SERVICE_UNAVAILABLE`)."),
+        401: error_doc("Missing, malformed or expired token (`UNAUTHORIZED`)."),
+        429: error_doc("Over the rate limit (`RATE_LIMITED`)."),
+        503: error_doc("The database is unreachable (`SERVICE_UNAVAILABLE`)."),
     },
 )
 
@@ -89,8 +84,8 @@ def _session_for(request: Request, user: User) -> AuthSession:
     status_code=status.HTTP_201_CREATED,
     response_model=AuthSessionEnvelope,
     responses={
-        409: _error("The email already has an account (`EMAIL_TAKEN`)."),
-        415: _error("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
+        409: error_doc("The email already has an account (`EMAIL_TAKEN`)."),
+        415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
     },
 )
 async def signup(
@@ -110,7 +105,7 @@ async def signup(
         "get the same answer, in about the same time."
     ),
     response_model=AuthSessionEnvelope,
-    responses={**BAD_CREDENTIALS, 415: _error("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`).")},
+    responses={**BAD_CREDENTIALS, 415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`).")},
 )
 async def login(
     request: Request, body: LoginRequest, session: SessionDep, passwords: PasswordsDep
@@ -172,9 +167,9 @@ async def get_me(user: CurrentUser) -> UserEnvelope:
     description="Changes the fields sent; `name: null` clears the name.",
     response_model=UserEnvelope,
     responses={
-        413: _error("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
-        415: _error("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
-        422: _error("A field failed validation (`VALIDATION_ERROR`)."),
+        413: error_doc("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
+        415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
+        422: error_doc("A field failed validation (`VALIDATION_ERROR`)."),
     },
 )
 async def update_me(body: ProfileUpdate, session: SessionDep, user: CurrentUser) -> UserEnvelope:

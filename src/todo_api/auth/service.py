@@ -16,14 +16,13 @@ import anyio.to_thread
 from cachetools import LRUCache
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from todo_api.auth.models import USER_ID_LENGTH, ProfileUpdate, SignupRequest, User
 from todo_api.auth.tokens import Principal
-from todo_api.db import utcnow
+from todo_api.db import dialect_insert, utcnow
 from todo_api.errors import EmailTaken, InvalidCredentials
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -61,6 +60,10 @@ class Passwords:
     def _dummy_hash(self) -> str:
         return self._hasher.hash(secrets.token_urlsafe(16))
 
+    def _verify_dummy(self, password: str) -> None:
+        # In the worker thread: the first call also computes the dummy hash.
+        self._hasher.verify(password, self._dummy_hash)
+
     async def hash(self, password: str) -> str:
         """The Argon2id PHC string of ``password``."""
         return await anyio.to_thread.run_sync(self._hasher.hash, password)
@@ -74,7 +77,7 @@ class Passwords:
             ``verify_and_update``).
         """
         if password_hash is None:
-            await anyio.to_thread.run_sync(self._hasher.verify, password, self._dummy_hash)
+            await anyio.to_thread.run_sync(self._verify_dummy, password)
             return False, None
         return await anyio.to_thread.run_sync(
             self._hasher.verify_and_update, password, password_hash
@@ -161,8 +164,7 @@ class UserProvisioner:
         if principal.user_id in self._known:
             return
         async with self._sessionmaker.begin() as session:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            insert = dialect_insert(session)
             now = utcnow()
             row = {
                 "id": principal.user_id,

@@ -35,6 +35,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_api.config import SessionColumnStyle, Settings
+from todo_api.db import as_utc
 from todo_api.errors import Unauthorized
 
 logger = logging.getLogger(__name__)
@@ -252,9 +253,7 @@ class SessionTokenVerifier:
             row = (await connection.execute(statement)).one_or_none()
         if row is None:
             raise InvalidToken("no such session")
-        expires_at: datetime = row.expires_at
-        if expires_at.tzinfo is None:
-            expires_at = expires_at.replace(tzinfo=UTC)
+        expires_at = as_utc(row.expires_at)
         if expires_at <= datetime.now(UTC):
             raise InvalidToken("session expired")
         return Principal(

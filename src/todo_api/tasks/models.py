@@ -7,7 +7,7 @@ rules), ``Task`` (table), ``TaskCreate`` (POST and PUT bodies), ``TaskUpdate``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -16,7 +16,7 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, SmallInte
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from todo_api.db import UTCDateTime, utcnow
+from todo_api.db import UTCDateTime, as_utc, utcnow
 from todo_api.models import FORBID_EXTRA, CleanText
 
 MAX_TAGS = 10
@@ -49,14 +49,7 @@ class PriorityRank(TypeDecorator[Priority]):
         return None if value is None else _PRIORITY_BY_RANK[value]
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    """An offset is honoured; a value without one is UTC (api.md, "Conventions")."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-UTCInput = Annotated[datetime, AfterValidator(_as_utc)]
+UTCInput = Annotated[datetime, AfterValidator(as_utc)]
 Title = Annotated[CleanText, Field(min_length=1, max_length=200)]
 Description = Annotated[CleanText, Field(max_length=1000)]
 TagName = Annotated[CleanText, Field(min_length=1, max_length=30)]

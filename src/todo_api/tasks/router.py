@@ -14,7 +14,7 @@ from pydantic import BeforeValidator
 
 from todo_api.auth.deps import AuthenticatedRoute, require_path_owner
 from todo_api.db import SessionDep
-from todo_api.errors import ErrorBody
+from todo_api.errors import error_doc
 from todo_api.models import QueryText
 from todo_api.ratelimit import api_rate_limit
 from todo_api.tasks import service
@@ -35,26 +35,22 @@ from todo_api.tasks.service import StoredTask, TaskFilters, etag_matches
 MAX_INT64 = 2**63 - 1
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _error("Missing, malformed or expired token (`UNAUTHORIZED`)."),
-    403: _error("The path's `user_id` is not the token's subject (`FORBIDDEN`)."),
-    422: _error("A field failed validation (`VALIDATION_ERROR`); see `field_errors`."),
-    429: _error("Over the rate limit (`RATE_LIMITED`); see `Retry-After`."),
-    503: _error("The database is unreachable (`SERVICE_UNAVAILABLE`); see `Retry-After`."),
+    401: error_doc("Missing, malformed or expired token (`UNAUTHORIZED`)."),
+    403: error_doc("The path's `user_id` is not the token's subject (`FORBIDDEN`)."),
+    422: error_doc("A field failed validation (`VALIDATION_ERROR`); see `field_errors`."),
+    429: error_doc("Over the rate limit (`RATE_LIMITED`); see `Retry-After`."),
+    503: error_doc("The database is unreachable (`SERVICE_UNAVAILABLE`); see `Retry-After`."),
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: _error("No such task for this user (`NOT_FOUND`).")
+    404: error_doc("No such task for this user (`NOT_FOUND`).")
 }
 PRECONDITION: dict[int | str, dict[str, Any]] = {
-    412: _error("`If-Match` does not match the task's current ETag (`PRECONDITION_FAILED`).")
+    412: error_doc("`If-Match` does not match the task's current ETag (`PRECONDITION_FAILED`).")
 }
 BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    413: _error("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
-    415: _error("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
+    413: error_doc("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
+    415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
 }
 ETAG_HEADER: dict[str, Any] = {
     "ETag": {"description": "Strong validator of this task.", "schema": {"type": "string"}}

@@ -18,11 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, delete, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from todo_api.db import utcnow
+from todo_api.db import dialect_insert, utcnow
 from todo_api.errors import NotFound, PreconditionFailed
 from todo_api.tasks.models import (
     Priority,
@@ -66,6 +65,11 @@ _SORT_COLUMNS: dict[TaskSort, Any] = {
 }
 
 
+def etag_of(task_id: int | None, version: int) -> str:
+    """Strong ETag (RFC 9110 §8.8.3): the same on every replica, new on every write."""
+    return f'"{task_id}.{version}"'
+
+
 @dataclass(frozen=True, slots=True)
 class StoredTask:
     """A task as stored: what clients see, plus the version its ETag comes from."""
@@ -75,8 +79,7 @@ class StoredTask:
 
     @property
     def etag(self) -> str:
-        """Strong ETag (RFC 9110 §8.8.3): the same on every replica, new on every write."""
-        return f'"{self.task.id}.{self.version}"'
+        return etag_of(self.task.id, self.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,7 +346,7 @@ async def _locked(session: AsyncSession, user_id: str, task_id: int, if_match: s
     if task is None:
         raise NotFound("Task not found")
     if if_match is not None and not etag_matches(
-        if_match, f'"{task.id}.{task.version}"', weak=False
+        if_match, etag_of(task.id, task.version), weak=False
     ):
         raise PreconditionFailed()
     return task
@@ -372,12 +375,6 @@ def _stored(task: Task, tags: list[str]) -> StoredTask:
     return StoredTask(_public(task, tags), task.version)
 
 
-def _insert_ignoring_conflicts(session: AsyncSession, rows: list[dict[str, Any]]) -> Any:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Tag).values(rows).on_conflict_do_nothing(index_elements=["user_id", "name"])
-
-
 async def _replace_tags(
     session: AsyncSession,
     user_id: str,
@@ -393,7 +390,9 @@ async def _replace_tags(
     if not names:
         return
     await session.execute(
-        _insert_ignoring_conflicts(session, [{"user_id": user_id, "name": n} for n in names])
+        dialect_insert(session)(TAGS)
+        .values([{"user_id": user_id, "name": n} for n in names])
+        .on_conflict_do_nothing(index_elements=["user_id", "name"])
     )
     ids = dict(
         (
