@@ -351,7 +351,7 @@ async def _capture_service_statements(
     from sqlalchemy import event
 
     import todo_api.auth.models  # noqa: F401  (the users table, for the foreign keys)
-    from todo_api.db import create_engine, create_sessionmaker, normalise_database_url
+    from todo_api.db import create_engine, normalise_database_url, read_engine
     from todo_api.tasks import service
 
     engine = create_engine(normalise_database_url(database_url), pool_size=1)
@@ -363,8 +363,7 @@ async def _capture_service_statements(
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
-        async with create_sessionmaker(engine)() as session:
-            await service.list_tasks(session, user_id, service.TaskFilters())
+        await service.list_tasks(read_engine(engine), user_id, service.TaskFilters())
     finally:
         await engine.dispose()
     return captured

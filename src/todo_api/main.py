@@ -25,7 +25,7 @@ from todo_api.auth.router import router as auth_router
 from todo_api.auth.service import Passwords, UserProvisioner
 from todo_api.auth.tokens import JWKSVerifier, SessionTokenVerifier, TokenVerifier
 from todo_api.config import Settings, get_settings
-from todo_api.db import create_engine, create_sessionmaker, normalise_database_url
+from todo_api.db import create_engine, create_sessionmaker, normalise_database_url, read_engine
 from todo_api.errors import UnhandledErrorMiddleware, install_error_handlers
 from todo_api.health import router as health_router
 from todo_api.middleware import (
@@ -148,6 +148,7 @@ def _build_state(app: FastAPI, settings: Settings) -> None:
 
     app.state.settings = settings
     app.state.engine = engine
+    app.state.read_engine = read_engine(engine)
     app.state.sessionmaker = sessionmaker
     app.state.http_client = http_client
     app.state.token_verifier = TokenVerifier(settings, jwks=jwks, sessions=sessions)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, sta
 from pydantic import BeforeValidator
 
 from todo_api.auth.deps import AuthenticatedRoute, require_path_owner
-from todo_api.db import SessionDep
+from todo_api.db import ReadEngineDep, SessionDep
 from todo_api.errors import error_doc
 from todo_api.models import QueryText
 from todo_api.ratelimit import api_rate_limit
@@ -94,7 +94,7 @@ def _with_etag(response: Response, stored: StoredTask) -> TaskEnvelope:
 )
 async def list_tasks(
     user_id: str,
-    session: SessionDep,
+    engine: ReadEngineDep,
     status_: Annotated[TaskStatus, Query(alias="status")] = TaskStatus.all,
     priority: Priority | None = None,
     tag: Annotated[QueryText, Query(max_length=30, description="Tasks carrying this tag.")] = None,
@@ -121,7 +121,7 @@ async def list_tasks(
         page=page,
         page_size=page_size,
     )
-    tasks, total = await service.list_tasks(session, user_id, filters)
+    tasks, total = await service.list_tasks(engine, user_id, filters)
     # The hot path: serialised once with orjson rather than as 20 models that
     # FastAPI would validate again (docs/benchmarks.md). The shape is
     # ``TaskPage``'s; the schemathesis test holds it to the documented schema.
@@ -165,11 +165,11 @@ async def create_task(
 async def get_task(
     user_id: str,
     task_id: TaskId,
-    session: SessionDep,
+    engine: ReadEngineDep,
     response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> TaskEnvelope | Response:
-    stored = await service.get_task(session, user_id, task_id)
+    stored = await service.get_task(engine, user_id, task_id)
     if etag_matches(if_none_match, stored.etag, weak=True):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": stored.etag})
     return _with_etag(response, stored)

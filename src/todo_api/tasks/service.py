@@ -1,8 +1,8 @@
 """Task storage: every query filters on ``user_id``, so another user's task is not found.
 
-Reads go through Core ``select()`` of the SQLModel tables straight into
-dicts (no identity map); a page costs three round trips: ``total`` (an
-index-only count), the rows, and their tags. Writes load the row
+Reads are one Core ``select()`` of the SQLModel tables each, on a connection
+in autocommit mode, straight into dicts (no session, no identity map): a
+page, its tags and ``total`` come in one round trip. Writes load the row
 ``FOR UPDATE`` so that an ``If-Match`` check and the update that follows are
 atomic (issue 4: of N concurrent writers with one ETag, exactly one wins).
 Services flush but never commit: the request's unit of work does
@@ -11,14 +11,25 @@ Services flush but never commit: the request's unit of work does
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, Table, delete, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
 from todo_api.db import dialect_insert, utcnow
@@ -54,15 +65,6 @@ _TASK_COLUMNS = (
     TASKS.c.updated_at,
     TASKS.c.version,
 )
-
-
-_SORT_COLUMNS: dict[TaskSort, Any] = {
-    "created_at": TASKS.c.created_at,
-    "updated_at": TASKS.c.updated_at,
-    "due_date": TASKS.c.due_date,
-    "priority": TASKS.c.priority,
-    "title": TASKS.c.title,
-}
 
 
 def etag_of(task_id: int | None, version: int) -> str:
@@ -119,102 +121,222 @@ def etag_matches(header: str | None, etag: str, *, weak: bool) -> bool:
 
 
 # --- reads ------------------------------------------------------------------
+#
+# A read is one statement on a connection in autocommit mode: no ORM session,
+# no BEGIN/COMMIT, and one snapshot (a statement is atomic), so a page's
+# ``total`` agrees with its rows and a task's ``ETag`` with its tags.
+# Statements are built once per shape with bound parameters and kept, so
+# SQLAlchemy neither rebuilds them nor recomputes their cache key per request
+# (docs/benchmarks.md has the figures).
 
 
-def _list_conditions(user_id: str, filters: TaskFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [TASKS.c.user_id == user_id]
-    if filters.status is not TaskStatus.all:
+class _ListShape(NamedTuple):
+    """What decides the list statement's SQL; the values are bound at execution."""
+
+    status: TaskStatus
+    priority: bool
+    tag: bool
+    q: bool
+    due_before: bool
+    due_after: bool
+    sort: TaskSort
+    order: SortOrder
+
+
+def _shape_of(filters: TaskFilters) -> _ListShape:
+    return _ListShape(
+        status=filters.status,
+        priority=filters.priority is not None,
+        tag=bool(filters.tag),
+        q=bool(filters.q),
+        due_before=filters.due_before is not None,
+        due_after=filters.due_after is not None,
+        sort=filters.sort,
+        order=filters.order,
+    )
+
+
+def _list_parameters(user_id: str, filters: TaskFilters) -> dict[str, Any]:
+    """Values for the bound parameters of ``_list_statements(_shape_of(filters))``."""
+    return {
+        "user_id": user_id,
+        "priority": filters.priority,
+        "tag": filters.tag.lower() if filters.tag else None,
+        "q": _like_escaped(filters.q) if filters.q else None,
+        "due_before": filters.due_before,
+        "due_after": filters.due_after,
+        "limit": filters.page_size,
+        # A huge ``page`` is simply past the end; the database's integers stop at 2**63 - 1.
+        "offset": min((filters.page - 1) * filters.page_size, _MAX_OFFSET),
+    }
+
+
+_MAX_OFFSET = 2**63 - 1
+_LIKE_ESCAPE = "/"
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` as a literal inside ``LIKE`` (``%`` and ``_`` match themselves)."""
+    for special in (_LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, _LIKE_ESCAPE + special)
+    return text
+
+
+def _list_conditions(shape: _ListShape) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [TASKS.c.user_id == bindparam("user_id")]
+    if shape.status is not TaskStatus.all:
         # ``=`` rather than ``IS``: PostgreSQL uses a btree index only for the former.
-        conditions.append(TASKS.c.completed == (filters.status is TaskStatus.completed))
-    if filters.priority is not None:
-        conditions.append(TASKS.c.priority == filters.priority)
-    if filters.tag:
+        conditions.append(TASKS.c.completed == (shape.status is TaskStatus.completed))
+    if shape.priority:
+        conditions.append(TASKS.c.priority == bindparam("priority"))
+    if shape.tag:
         tagged = (
             select(TASK_TAGS.c.task_id)
             .join(TAGS, TAGS.c.id == TASK_TAGS.c.tag_id)
-            .where(TAGS.c.user_id == user_id, TAGS.c.name == filters.tag.lower())
+            .where(TAGS.c.user_id == bindparam("user_id"), TAGS.c.name == bindparam("tag"))
         )
         conditions.append(TASKS.c.id.in_(tagged))
-    if filters.q:
+    if shape.q:
+        text = bindparam("q", type_=String())
         conditions.append(
             or_(
-                TASKS.c.title.icontains(filters.q, autoescape=True),
-                TASKS.c.description.icontains(filters.q, autoescape=True),
+                TASKS.c.title.icontains(text, escape=_LIKE_ESCAPE),
+                TASKS.c.description.icontains(text, escape=_LIKE_ESCAPE),
             )
         )
-    if filters.due_before is not None:
-        conditions.append(TASKS.c.due_date <= filters.due_before)
-    if filters.due_after is not None:
-        conditions.append(TASKS.c.due_date >= filters.due_after)
+    if shape.due_before:
+        conditions.append(TASKS.c.due_date <= bindparam("due_before"))
+    if shape.due_after:
+        conditions.append(TASKS.c.due_date >= bindparam("due_after"))
     return conditions
 
 
-def _ordered[S: Select[*tuple[Any, ...]]](statement: S, filters: TaskFilters) -> S:
-    """Sort by the chosen column, ties broken by ``id`` in the same direction.
+def _order(columns: Any, shape: _ListShape) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """Sort by the chosen column of ``columns``, ties broken by ``id`` in the same direction.
 
     Tasks without a ``due_date`` sort last in either order (api.md, "Listing").
     """
-    column = _SORT_COLUMNS[filters.sort]
-    descending = filters.order == "desc"
+    column = columns[shape.sort]
+    descending = shape.order == "desc"
     primary = column.desc() if descending else column.asc()
-    if filters.sort == "due_date":
+    if shape.sort == "due_date":
         primary = primary.nulls_last()
-    tie = TASKS.c.id.desc() if descending else TASKS.c.id.asc()
-    return statement.order_by(primary, tie)
+    tie = columns.id.desc() if descending else columns.id.asc()
+    return primary, tie
+
+
+@lru_cache(maxsize=1024)
+def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
+    """The page statement and the count statement of one list shape.
+
+    The page: the page's tasks (an index scan, ``LIMIT``/``OFFSET``) joined to
+    their tags, one row per task and tag, with ``total`` from an uncorrelated
+    count subquery (evaluated once, answered from an index). The count alone
+    serves a page past the end, which has no row to carry ``total``.
+    """
+    conditions = _list_conditions(shape)
+    count = select(func.count()).select_from(TASKS).where(*conditions)
+    page = (
+        select(*_TASK_COLUMNS)
+        .where(*conditions)
+        .order_by(*_order(TASKS.c, shape))
+        .limit(bindparam("limit", type_=BigInteger()))
+        .offset(bindparam("offset", type_=BigInteger()))
+        .subquery("page")
+    )
+    rows = (
+        select(page, TAGS.c.name.label("tag"), count.scalar_subquery().label("total"))
+        .select_from(
+            page.outerjoin(TASK_TAGS, TASK_TAGS.c.task_id == page.c.id).outerjoin(
+                TAGS, TAGS.c.id == TASK_TAGS.c.tag_id
+            )
+        )
+        .order_by(*_order(page.c, shape), TASK_TAGS.c.position)
+    )
+    return rows, count
+
+
+_GET_TASK = (
+    select(*_TASK_COLUMNS, TAGS.c.name.label("tag"))
+    .select_from(
+        TASKS.outerjoin(TASK_TAGS, TASK_TAGS.c.task_id == TASKS.c.id).outerjoin(
+            TAGS, TAGS.c.id == TASK_TAGS.c.tag_id
+        )
+    )
+    .where(TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id"))
+    .order_by(TASK_TAGS.c.position)
+)
+"""One task and its tags, one row per tag (one row with ``tag`` NULL if none)."""
+
+
+def _tasks_with_tags(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """Fold rows of (task columns..., ``tag``) into ``TaskPublic`` dicts, in row order."""
+    tasks: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        task = tasks.get(row.id)
+        if task is None:
+            task = tasks[row.id] = _task_fields(row, [])
+            task["version"] = row.version
+        if row.tag is not None:
+            task["tags"].append(row.tag)
+    return list(tasks.values())
 
 
 async def list_tasks(
-    session: AsyncSession, user_id: str, filters: TaskFilters
+    engine: AsyncEngine, user_id: str, filters: TaskFilters
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of ``user_id``'s tasks and the number of all that match.
+
+    ``engine`` is the read engine (autocommit, ``db.read_engine``).
 
     Returns:
         ``(tasks, total)``: each task a dict of ``TaskPublic``'s fields, ready
         to serialise once (no model per row); a page past the end is ``([], total)``.
     """
-    conditions = _list_conditions(user_id, filters)
-    count = select(func.count()).select_from(TASKS).where(*conditions)
-    total = int((await session.execute(count)).scalar_one())
-    offset = (filters.page - 1) * filters.page_size
-    rows: Sequence[Any] = []
-    if offset < total:
-        # A separate count, answered from an index, rather than count(*) OVER (),
-        # which reads every matching row to return twenty (docs/benchmarks.md).
-        statement = select(*_TASK_COLUMNS).where(*conditions)
-        statement = _ordered(statement, filters).limit(filters.page_size).offset(offset)
-        rows = (await session.execute(statement)).all()
-    tags = await _tags_of(session, [row.id for row in rows])
-    return [_task_fields(row, tags.get(row.id, [])) for row in rows], total
+    shape = _shape_of(filters)
+    rows_statement, count_statement = _list_statements(shape)
+    parameters = _list_parameters(user_id, filters)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(rows_statement, parameters)).all()
+        if rows:
+            total = int(rows[0].total)
+        elif filters.page == 1:
+            total = 0
+        else:
+            total = int((await connection.execute(count_statement, parameters)).scalar_one())
+    tasks = _tasks_with_tags(rows)
+    for task in tasks:
+        del task["version"]
+    return tasks, total
 
 
-async def get_task(session: AsyncSession, user_id: str, task_id: int) -> StoredTask:
-    """``user_id``'s task ``task_id``.
+async def get_task(engine: AsyncEngine, user_id: str, task_id: int) -> StoredTask:
+    """``user_id``'s task ``task_id``, in one statement on the read engine.
 
     Raises:
         NotFound: no such task for this user (another user's task included).
     """
-    statement = select(*_TASK_COLUMNS).where(TASKS.c.id == task_id, TASKS.c.user_id == user_id)
-    row = (await session.execute(statement)).one_or_none()
-    if row is None:
+    async with engine.connect() as connection:
+        result = await connection.execute(_GET_TASK, {"task_id": task_id, "user_id": user_id})
+        found = _tasks_with_tags(result.all())
+    if not found:
         raise NotFound("Task not found")
-    tags = await _tags_of(session, [task_id])
-    return StoredTask(_public(row, tags.get(task_id, [])), row.version)
+    fields = found[0]
+    version = fields.pop("version")
+    return StoredTask(TaskPublic.model_construct(**fields), version)
 
 
-async def _tags_of(session: AsyncSession, task_ids: Sequence[int]) -> dict[int, list[str]]:
-    """Tag names of each task, in the order given, in one query for the whole page."""
-    if not task_ids:
-        return {}
-    statement = (
-        select(TASK_TAGS.c.task_id, TAGS.c.name)
-        .join(TAGS, TAGS.c.id == TASK_TAGS.c.tag_id)
-        .where(TASK_TAGS.c.task_id.in_(task_ids))
-        .order_by(TASK_TAGS.c.task_id, TASK_TAGS.c.position)
-    )
-    tags: dict[int, list[str]] = defaultdict(list)
-    for task_id, name in (await session.execute(statement)).all():
-        tags[task_id].append(name)
-    return tags
+_TAGS_OF_TASK = (
+    select(TAGS.c.name)
+    .join(TASK_TAGS, TAGS.c.id == TASK_TAGS.c.tag_id)
+    .where(TASK_TAGS.c.task_id == bindparam("task_id"))
+    .order_by(TASK_TAGS.c.position)
+)
+
+
+async def _tags_of(session: AsyncSession, task_id: int) -> list[str]:
+    """The task's tag names, in their order (inside the writer's transaction)."""
+    return list((await session.execute(_TAGS_OF_TASK, {"task_id": task_id})).scalars())
 
 
 def _task_fields(row: Any, tags: list[str]) -> dict[str, Any]:
@@ -367,7 +489,7 @@ async def _saved(session: AsyncSession, task: Task, tags: list[str] | None) -> S
     await session.flush()
     if tags is None:
         assert task.id is not None
-        tags = (await _tags_of(session, [task.id])).get(task.id, [])
+        tags = await _tags_of(session, task.id)
     return _stored(task, tags)
 
 
