@@ -164,7 +164,7 @@ class UserProvisioner:
         if principal.user_id in self._known:
             return
         async with self._sessionmaker.begin() as session:
-            insert = dialect_insert(session)
+            insert = dialect_insert(session.get_bind().dialect)
             now = utcnow()
             row = {
                 "id": principal.user_id,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, sta
 from pydantic import BeforeValidator
 
 from todo_api.auth.deps import AuthenticatedRoute, require_path_owner
-from todo_api.db import ReadEngineDep, SessionDep
+from todo_api.db import EngineDep, ReadEngineDep
 from todo_api.errors import error_doc
 from todo_api.models import QueryText
 from todo_api.ratelimit import api_rate_limit
@@ -147,9 +147,9 @@ async def list_tasks(
     },
 )
 async def create_task(
-    user_id: str, body: TaskCreate, session: SessionDep, response: Response
+    user_id: str, body: TaskCreate, engine: EngineDep, response: Response
 ) -> TaskEnvelope:
-    stored = await service.create_task(session, user_id, body)
+    stored = await service.create_task(engine, user_id, body)
     response.headers["Location"] = f"/api/{user_id}/tasks/{stored.task.id}"
     return _with_etag(response, stored)
 
@@ -190,11 +190,11 @@ async def replace_task(
     user_id: str,
     task_id: TaskId,
     body: TaskCreate,
-    session: SessionDep,
+    engine: EngineDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> TaskEnvelope:
-    stored = await service.replace_task(session, user_id, task_id, body, if_match)
+    stored = await service.replace_task(engine, user_id, task_id, body, if_match)
     return _with_etag(response, stored)
 
 
@@ -213,11 +213,11 @@ async def update_task(
     user_id: str,
     task_id: TaskId,
     body: TaskUpdate,
-    session: SessionDep,
+    engine: EngineDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> TaskEnvelope:
-    stored = await service.update_task(session, user_id, task_id, body, if_match)
+    stored = await service.update_task(engine, user_id, task_id, body, if_match)
     return _with_etag(response, stored)
 
 
@@ -231,9 +231,9 @@ async def update_task(
     responses={**NOT_FOUND, **PRECONDITION},
 )
 async def delete_task(
-    user_id: str, task_id: TaskId, session: SessionDep, if_match: IfMatch = None
+    user_id: str, task_id: TaskId, engine: EngineDep, if_match: IfMatch = None
 ) -> Response:
-    await service.delete_task(session, user_id, task_id, if_match)
+    await service.delete_task(engine, user_id, task_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -252,11 +252,11 @@ async def delete_task(
 async def complete_task(
     user_id: str,
     task_id: TaskId,
-    session: SessionDep,
+    engine: EngineDep,
     response: Response,
     body: Annotated[CompleteRequest | None, Body()] = None,
     if_match: IfMatch = None,
 ) -> TaskEnvelope:
     completed = body.completed if body is not None else None
-    stored = await service.complete_task(session, user_id, task_id, completed, if_match)
+    stored = await service.complete_task(engine, user_id, task_id, completed, if_match)
     return _with_etag(response, stored)

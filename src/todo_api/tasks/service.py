@@ -11,7 +11,7 @@ Services flush but never commit: the request's unit of work does
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -26,11 +26,12 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    insert,
     or_,
     select,
+    update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlmodel import col
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from todo_api.db import dialect_insert, utcnow
 from todo_api.errors import NotFound, PreconditionFailed
@@ -275,7 +276,7 @@ def _tasks_with_tags(rows: Iterable[Any]) -> list[dict[str, Any]]:
     for row in rows:
         task = tasks.get(row.id)
         if task is None:
-            task = tasks[row.id] = _task_fields(row, [])
+            task = tasks[row.id] = _task_fields(row._mapping, [])
             task["version"] = row.version
         if row.tag is not None:
             task["tags"].append(row.tag)
@@ -334,58 +335,69 @@ _TAGS_OF_TASK = (
 )
 
 
-async def _tags_of(session: AsyncSession, task_id: int) -> list[str]:
+async def _tags_of(connection: AsyncConnection, task_id: int) -> list[str]:
     """The task's tag names, in their order (inside the writer's transaction)."""
-    return list((await session.execute(_TAGS_OF_TASK, {"task_id": task_id})).scalars())
+    return list((await connection.execute(_TAGS_OF_TASK, {"task_id": task_id})).scalars())
 
 
-def _task_fields(row: Any, tags: list[str]) -> dict[str, Any]:
-    """``TaskPublic``'s fields from a row (or a ``Task``) and its tag names."""
-    return {
-        "id": row.id,
-        "user_id": row.user_id,
-        "title": row.title,
-        "description": row.description,
-        "completed": row.completed,
-        "completed_at": row.completed_at,
-        "priority": row.priority,
-        "due_date": row.due_date,
-        "tags": tags,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
+_PUBLIC_FIELDS = tuple(TaskPublic.model_fields)
 
 
-def _public(row: Any, tags: list[str]) -> TaskPublic:
-    return TaskPublic.model_construct(**_task_fields(row, tags))
+def _task_fields(columns: Mapping[str, Any], tags: list[str]) -> dict[str, Any]:
+    """``TaskPublic``'s fields, in its order, from a task's columns and its tag names."""
+    return {name: tags if name == "tags" else columns[name] for name in _PUBLIC_FIELDS}
+
+
+def _public(task: dict[str, Any], tags: list[str]) -> TaskPublic:
+    return TaskPublic.model_construct(**_task_fields(task, tags))
 
 
 # --- writes -----------------------------------------------------------------
+#
+# Each write is one transaction on a connection (``engine.begin()``), the
+# request's unit of work: it commits before the route returns, so a client
+# that got 200/201 holds a durable write. The row is locked ``FOR UPDATE``
+# first, so the ``If-Match`` check and the update that follows are atomic.
+
+_LOCK_TASK = (
+    select(*_TASK_COLUMNS)
+    .where(TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id"))
+    .with_for_update()
+)
+_INSERT_TASK = insert(TASKS).returning(TASKS.c.id)
+_UPDATE_TASK = update(TASKS).where(TASKS.c.id == bindparam("task_id"))
+"""SET comes from the execution's parameters that name columns (all writable ones)."""
+_DELETE_TASK = delete(TASKS).where(TASKS.c.id == bindparam("task_id"))
+_DELETE_TASK_TAGS = delete(TASK_TAGS).where(TASK_TAGS.c.task_id == bindparam("task_id"))
+_TAG_IDS = select(TAGS.c.name, TAGS.c.id).where(
+    TAGS.c.user_id == bindparam("user_id"), TAGS.c.name.in_(bindparam("names", expanding=True))
+)
+_INSERT_TASK_TAGS = insert(TASK_TAGS)
 
 
-async def create_task(session: AsyncSession, user_id: str, data: TaskCreate) -> StoredTask:
+async def create_task(engine: AsyncEngine, user_id: str, data: TaskCreate) -> StoredTask:
     """Store a new task for ``user_id``; ``completed: true`` sets ``completed_at`` now."""
     now = utcnow()
-    task = Task(
-        user_id=user_id,
-        title=data.title,
-        description=data.description,
-        completed=data.completed,
-        completed_at=now if data.completed else None,
-        priority=data.priority,
-        due_date=data.due_date,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(task)
-    await session.flush()
-    assert task.id is not None
-    await _replace_tags(session, user_id, task.id, data.tags, new_task=True)
-    return _stored(task, data.tags)
+    fields: dict[str, Any] = {
+        "user_id": user_id,
+        "title": data.title,
+        "description": data.description,
+        "completed": data.completed,
+        "completed_at": now if data.completed else None,
+        "priority": data.priority,
+        "due_date": data.due_date,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    async with engine.begin() as connection:
+        fields["id"] = (await connection.execute(_INSERT_TASK, fields)).scalar_one()
+        await _replace_tags(connection, user_id, fields["id"], data.tags, new_task=True)
+    return _stored(fields, data.tags)
 
 
 async def replace_task(
-    session: AsyncSession, user_id: str, task_id: int, data: TaskCreate, if_match: str | None
+    engine: AsyncEngine, user_id: str, task_id: int, data: TaskCreate, if_match: str | None
 ) -> StoredTask:
     """PUT: every writable field takes the body's value or its default.
 
@@ -393,18 +405,21 @@ async def replace_task(
         NotFound: no such task for this user.
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
-    task = await _locked(session, user_id, task_id, if_match)
-    _set_completed(task, data.completed)
-    task.title = data.title
-    task.description = data.description
-    task.priority = data.priority
-    task.due_date = data.due_date
-    await _replace_tags(session, user_id, task_id, data.tags)
-    return await _saved(session, task, data.tags)
+    async with engine.begin() as connection:
+        task = await _locked(connection, user_id, task_id, if_match)
+        _set_completed(task, data.completed)
+        task.update(
+            title=data.title,
+            description=data.description,
+            priority=data.priority,
+            due_date=data.due_date,
+        )
+        await _replace_tags(connection, user_id, task_id, data.tags)
+        return await _saved(connection, task, data.tags)
 
 
 async def update_task(
-    session: AsyncSession, user_id: str, task_id: int, data: TaskUpdate, if_match: str | None
+    engine: AsyncEngine, user_id: str, task_id: int, data: TaskUpdate, if_match: str | None
 ) -> StoredTask:
     """PATCH: only the fields the client sent change.
 
@@ -412,22 +427,23 @@ async def update_task(
         NotFound: no such task for this user.
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
-    task = await _locked(session, user_id, task_id, if_match)
-    sent = data.model_fields_set
-    for name in ("title", "description", "priority", "due_date"):
-        if name in sent:
-            setattr(task, name, getattr(data, name))
-    if "completed" in sent and data.completed is not None:
-        _set_completed(task, data.completed)
-    tags: list[str] | None = None
-    if "tags" in sent and data.tags is not None:
-        tags = data.tags
-        await _replace_tags(session, user_id, task_id, tags)
-    return await _saved(session, task, tags)
+    async with engine.begin() as connection:
+        task = await _locked(connection, user_id, task_id, if_match)
+        sent = data.model_fields_set
+        for name in ("title", "description", "priority", "due_date"):
+            if name in sent:
+                task[name] = getattr(data, name)
+        if "completed" in sent and data.completed is not None:
+            _set_completed(task, data.completed)
+        tags: list[str] | None = None
+        if "tags" in sent and data.tags is not None:
+            tags = data.tags
+            await _replace_tags(connection, user_id, task_id, tags)
+        return await _saved(connection, task, tags)
 
 
 async def complete_task(
-    session: AsyncSession,
+    engine: AsyncEngine,
     user_id: str,
     task_id: int,
     completed: bool | None,
@@ -441,64 +457,74 @@ async def complete_task(
         NotFound: no such task for this user.
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
-    task = await _locked(session, user_id, task_id, if_match)
-    _set_completed(task, (not task.completed) if completed is None else completed)
-    return await _saved(session, task, None)
+    async with engine.begin() as connection:
+        task = await _locked(connection, user_id, task_id, if_match)
+        _set_completed(task, (not task["completed"]) if completed is None else completed)
+        return await _saved(connection, task, None)
 
 
 async def delete_task(
-    session: AsyncSession, user_id: str, task_id: int, if_match: str | None
+    engine: AsyncEngine, user_id: str, task_id: int, if_match: str | None
 ) -> None:
-    """Delete the task (its tag links go with it, ``ON DELETE CASCADE``).
+    """Delete the task and its tag links.
 
     Raises:
         NotFound: no such task for this user (a second DELETE included).
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
-    await _locked(session, user_id, task_id, if_match)
-    await session.execute(delete(TaskTag).where(col(TaskTag.task_id) == task_id))
-    await session.execute(delete(Task).where(col(Task.id) == task_id, col(Task.user_id) == user_id))
+    async with engine.begin() as connection:
+        await _locked(connection, user_id, task_id, if_match)
+        await connection.execute(_DELETE_TASK_TAGS, {"task_id": task_id})
+        await connection.execute(_DELETE_TASK, {"task_id": task_id})
 
 
-async def _locked(session: AsyncSession, user_id: str, task_id: int, if_match: str | None) -> Task:
-    statement = (
-        select(Task).where(col(Task.id) == task_id, col(Task.user_id) == user_id).with_for_update()
-    )
-    task = (await session.execute(statement)).scalar_one_or_none()
-    if task is None:
+async def _locked(
+    connection: AsyncConnection, user_id: str, task_id: int, if_match: str | None
+) -> dict[str, Any]:
+    """The task's columns, its row locked until the transaction ends.
+
+    Raises:
+        NotFound: no such task for this user.
+        PreconditionFailed: ``if_match`` is given and does not match the current ETag.
+    """
+    result = await connection.execute(_LOCK_TASK, {"task_id": task_id, "user_id": user_id})
+    row = result.one_or_none()
+    if row is None:
         raise NotFound("Task not found")
     if if_match is not None and not etag_matches(
-        if_match, etag_of(task.id, task.version), weak=False
+        if_match, etag_of(row.id, row.version), weak=False
     ):
         raise PreconditionFailed()
-    return task
+    return row._asdict()
 
 
-def _set_completed(task: Task, completed: bool) -> None:
+def _set_completed(task: dict[str, Any], completed: bool) -> None:
     """Set ``completed``; ``completed_at`` moves only when the value changes (api.md)."""
-    if completed and not task.completed:
-        task.completed_at = utcnow()
+    if completed and not task["completed"]:
+        task["completed_at"] = utcnow()
     elif not completed:
-        task.completed_at = None
-    task.completed = completed
+        task["completed_at"] = None
+    task["completed"] = completed
 
 
-async def _saved(session: AsyncSession, task: Task, tags: list[str] | None) -> StoredTask:
-    task.version += 1
-    task.updated_at = utcnow()
-    await session.flush()
+async def _saved(
+    connection: AsyncConnection, task: dict[str, Any], tags: list[str] | None
+) -> StoredTask:
+    """Write ``task``'s columns with the next version; ``tags`` ``None``: read them."""
+    task["version"] += 1
+    task["updated_at"] = utcnow()
+    await connection.execute(_UPDATE_TASK, {**task, "task_id": task["id"]})
     if tags is None:
-        assert task.id is not None
-        tags = await _tags_of(session, task.id)
+        tags = await _tags_of(connection, task["id"])
     return _stored(task, tags)
 
 
-def _stored(task: Task, tags: list[str]) -> StoredTask:
-    return StoredTask(_public(task, tags), task.version)
+def _stored(task: dict[str, Any], tags: list[str]) -> StoredTask:
+    return StoredTask(_public(task, tags), task["version"])
 
 
 async def _replace_tags(
-    session: AsyncSession,
+    connection: AsyncConnection,
     user_id: str,
     task_id: int,
     names: Iterable[str],
@@ -508,25 +534,17 @@ async def _replace_tags(
     """Make the task's tags exactly ``names`` (already normalised), in that order."""
     names = list(names)
     if not new_task:
-        await session.execute(delete(TaskTag).where(col(TaskTag.task_id) == task_id))
+        await connection.execute(_DELETE_TASK_TAGS, {"task_id": task_id})
     if not names:
         return
-    await session.execute(
-        dialect_insert(session)(TAGS)
+    await connection.execute(
+        dialect_insert(connection.dialect)(TAGS)
         .values([{"user_id": user_id, "name": n} for n in names])
         .on_conflict_do_nothing(index_elements=["user_id", "name"])
     )
-    ids = dict(
-        (
-            await session.execute(
-                select(col(Tag.name), col(Tag.id)).where(
-                    col(Tag.user_id) == user_id, col(Tag.name).in_(names)
-                )
-            )
-        ).all()
-    )
-    await session.execute(
-        TaskTag.__table__.insert(),  # type: ignore[attr-defined]
+    ids = dict((await connection.execute(_TAG_IDS, {"user_id": user_id, "names": names})).all())
+    await connection.execute(
+        _INSERT_TASK_TAGS,
         [
             {"task_id": task_id, "tag_id": ids[name], "position": position}
             for position, name in enumerate(names)
