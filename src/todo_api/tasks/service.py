@@ -75,14 +75,19 @@ def etag_of(task_id: int | None, version: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StoredTask:
-    """A task as stored: what clients see, plus the version its ETag comes from."""
+    """A task as stored: ``fields`` (``TaskPublic``'s, ready to serialise) and its version."""
 
-    task: TaskPublic
+    fields: dict[str, Any]
     version: int
 
     @property
+    def id(self) -> int:
+        task_id: int = self.fields["id"]
+        return task_id
+
+    @property
     def etag(self) -> str:
-        return etag_of(self.task.id, self.version)
+        return etag_of(self.id, self.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +329,7 @@ async def get_task(engine: AsyncEngine, user_id: str, task_id: int) -> StoredTas
         raise NotFound("Task not found")
     fields = found[0]
     version = fields.pop("version")
-    return StoredTask(TaskPublic.model_construct(**fields), version)
+    return StoredTask(fields, version)
 
 
 _TAGS_OF_TASK = (
@@ -346,10 +351,6 @@ _PUBLIC_FIELDS = tuple(TaskPublic.model_fields)
 def _task_fields(columns: Mapping[str, Any], tags: list[str]) -> dict[str, Any]:
     """``TaskPublic``'s fields, in its order, from a task's columns and its tag names."""
     return {name: tags if name == "tags" else columns[name] for name in _PUBLIC_FIELDS}
-
-
-def _public(task: dict[str, Any], tags: list[str]) -> TaskPublic:
-    return TaskPublic.model_construct(**_task_fields(task, tags))
 
 
 # --- writes -----------------------------------------------------------------
@@ -520,7 +521,7 @@ async def _saved(
 
 
 def _stored(task: dict[str, Any], tags: list[str]) -> StoredTask:
-    return StoredTask(_public(task, tags), task["version"])
+    return StoredTask(_task_fields(task, tags), task["version"])
 
 
 async def _replace_tags(
