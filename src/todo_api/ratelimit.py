@@ -24,7 +24,6 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
-from todo_api.auth.deps import CurrentPrincipal
 from todo_api.config import Settings
 from todo_api.errors import RateLimited
 from todo_api.middleware import add_response_headers
@@ -127,11 +126,11 @@ async def auth_rate_limit(request: Request, email: str) -> None:
     _apply(request, decisions)
 
 
-async def api_rate_limit(request: Request, principal: CurrentPrincipal) -> None:
+async def count_api_request(request: Request, user_id: str) -> None:
     """Count a request against its user's ``RATE_LIMIT_API``.
 
     Raises:
         RateLimited: the user is over the limit.
     """
     limiter: RateLimiter = request.app.state.rate_limiter
-    _apply(request, [await limiter.hit("api", limiter.api_limit, principal.user_id)])
+    _apply(request, [await limiter.hit("api", limiter.api_limit, user_id)])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from todo_api.auth import service
-from todo_api.auth.deps import AuthenticatedRoute, CurrentPrincipal
+from todo_api.auth.deps import AuthenticatedRoute, CurrentPrincipal, api_rate_limit
 from todo_api.auth.models import (
     AuthSession,
     AuthSessionEnvelope,
@@ -27,7 +27,7 @@ from todo_api.config import Settings
 from todo_api.db import SessionDep
 from todo_api.errors import NotFound, error_doc
 from todo_api.middleware import JSONRoute
-from todo_api.ratelimit import api_rate_limit, auth_rate_limit
+from todo_api.ratelimit import auth_rate_limit
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     413: error_doc("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),

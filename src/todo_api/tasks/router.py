@@ -12,11 +12,10 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
 from pydantic import BeforeValidator
 
-from todo_api.auth.deps import AuthenticatedRoute, require_path_owner
+from todo_api.auth.deps import AuthenticatedRoute, authorize_path_owner
 from todo_api.db import EngineDep, ReadEngineDep
 from todo_api.errors import error_doc
 from todo_api.models import QueryText
-from todo_api.ratelimit import api_rate_limit
 from todo_api.tasks import service
 from todo_api.tasks.models import (
     CompleteRequest,
@@ -60,7 +59,7 @@ router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
     route_class=AuthenticatedRoute,
-    dependencies=[Depends(require_path_owner), Depends(api_rate_limit)],
+    dependencies=[Depends(authorize_path_owner)],
     responses=COMMON_ERRORS,
 )
 
