@@ -10,29 +10,21 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
-from pydantic import BeforeValidator
 
 from todo_api.auth.deps import AuthenticatedRoute, authorize_path_owner
 from todo_api.db import EngineDep, ReadEngineDep
 from todo_api.errors import error_doc
-from todo_api.models import QueryText
 from todo_api.tasks import service
 from todo_api.tasks.models import (
+    MAX_INT64,
     CompleteRequest,
-    Priority,
-    SortOrder,
     TaskCreate,
     TaskEnvelope,
     TaskPage,
-    TaskSort,
-    TaskStatus,
+    TaskQuery,
     TaskUpdate,
-    UTCInput,
 )
-from todo_api.tasks.service import StoredTask, TaskFilters, etag_matches
-
-MAX_INT64 = 2**63 - 1
-
+from todo_api.tasks.service import StoredTask, etag_matches
 
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     401: error_doc("Missing, malformed or expired token (`UNAUTHORIZED`)."),
@@ -70,11 +62,6 @@ IfMatch = Annotated[
 ]
 
 
-def _accept_created(value: object) -> object:
-    """The hackathon spelling ``sort=created`` means ``created_at`` (api.md)."""
-    return "created_at" if value == "created" else value
-
-
 def _json(body: Any, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
     """``body`` serialised once with orjson (times in UTC with ``Z``), bypassing the
     response model's second validation (docs/benchmarks.md). The shapes are the
@@ -104,36 +91,10 @@ def _task_response(stored: StoredTask, status_code: int = status.HTTP_200_OK) ->
     response_model=TaskPage,
 )
 async def list_tasks(
-    user_id: str,
-    engine: ReadEngineDep,
-    status_: Annotated[TaskStatus, Query(alias="status")] = TaskStatus.all,
-    priority: Priority | None = None,
-    tag: Annotated[QueryText, Query(max_length=30, description="Tasks carrying this tag.")] = None,
-    q: Annotated[
-        QueryText,
-        Query(max_length=200, description="Case-insensitive literal text in title or description."),
-    ] = None,
-    due_before: Annotated[UTCInput | None, Query(description="Inclusive upper bound.")] = None,
-    due_after: Annotated[UTCInput | None, Query(description="Inclusive lower bound.")] = None,
-    sort: Annotated[TaskSort, BeforeValidator(_accept_created), Query()] = "created_at",
-    order: SortOrder = "desc",
-    page: Annotated[int, Query(ge=1, le=MAX_INT64)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    user_id: str, query: Annotated[TaskQuery, Query()], engine: ReadEngineDep
 ) -> Response:
-    filters = TaskFilters(
-        status=status_,
-        priority=priority,
-        tag=tag,
-        q=q,
-        due_before=due_before,
-        due_after=due_after,
-        sort=sort,
-        order=order,
-        page=page,
-        page_size=page_size,
-    )
-    tasks, total = await service.list_tasks(engine, user_id, filters)
-    return _json({"data": tasks, "total": total, "page": page, "page_size": page_size})
+    tasks, total = await service.list_tasks(engine, user_id, query)
+    return _json({"data": tasks, "total": total, "page": query.page, "page_size": query.page_size})
 
 
 @router.post(

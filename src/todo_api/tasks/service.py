@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -36,12 +35,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from todo_api.db import dialect_insert, utcnow
 from todo_api.errors import NotFound, PreconditionFailed
 from todo_api.tasks.models import (
-    Priority,
     SortOrder,
     Tag,
     Task,
     TaskCreate,
     TaskPublic,
+    TaskQuery,
     TaskSort,
     TaskStatus,
     TaskTag,
@@ -90,22 +89,6 @@ class StoredTask:
         return etag_of(self.id, self.version)
 
 
-@dataclass(frozen=True, slots=True)
-class TaskFilters:
-    """The list's query parameters (api.md, "Listing"), already validated."""
-
-    status: TaskStatus = TaskStatus.all
-    priority: Priority | None = None
-    tag: str | None = None
-    q: str | None = None
-    due_before: datetime | None = None
-    due_after: datetime | None = None
-    sort: TaskSort = "created_at"
-    order: SortOrder = "desc"
-    page: int = 1
-    page_size: int = 20
-
-
 def etag_matches(header: str | None, etag: str, *, weak: bool) -> bool:
     """Whether an ``If-Match`` / ``If-None-Match`` header names ``etag``.
 
@@ -149,7 +132,7 @@ class _ListShape(NamedTuple):
     order: SortOrder
 
 
-def _shape_of(filters: TaskFilters) -> _ListShape:
+def _shape_of(filters: TaskQuery) -> _ListShape:
     return _ListShape(
         status=filters.status,
         priority=filters.priority is not None,
@@ -162,7 +145,7 @@ def _shape_of(filters: TaskFilters) -> _ListShape:
     )
 
 
-def _list_parameters(user_id: str, filters: TaskFilters) -> dict[str, Any]:
+def _list_parameters(user_id: str, filters: TaskQuery) -> dict[str, Any]:
     """Values for the bound parameters of ``_list_statements(_shape_of(filters))``."""
     return {
         "user_id": user_id,
@@ -289,7 +272,7 @@ def _tasks_with_tags(rows: Iterable[Any]) -> list[dict[str, Any]]:
 
 
 async def list_tasks(
-    engine: AsyncEngine, user_id: str, filters: TaskFilters
+    engine: AsyncEngine, user_id: str, filters: TaskQuery
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of ``user_id``'s tasks and the number of all that match.
 
