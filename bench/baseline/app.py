@@ -376,7 +376,7 @@ def asyncpg_dsn(url: str) -> str:
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    # The service's SQLAlchemy pool: 10 connections plus 10 overflow.
+    # The service's SQLAlchemy pool: 20 connections (DB_POOL_SIZE).
     app.state.pool = await asyncpg.create_pool(
         asyncpg_dsn(os.environ["DATABASE_URL"]),
         min_size=1,

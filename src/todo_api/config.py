@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     db_pool_pre_ping: bool = False
     jwks_cache_seconds: int = Field(default=300, ge=1)
     jwks_refetch_cooldown_seconds: int = Field(default=30, ge=0)
