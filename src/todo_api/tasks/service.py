@@ -1,12 +1,12 @@
 """Task storage: every query filters on ``user_id``, so another user's task is not found.
 
-Reads are one Core ``select()`` of the SQLModel tables each, on a connection
-in autocommit mode, straight into dicts (no session, no identity map): a
-page, its tags and ``total`` come in one round trip. Writes load the row
-``FOR UPDATE`` so that an ``If-Match`` check and the update that follows are
-atomic (issue 4: of N concurrent writers with one ETag, exactly one wins).
-Services flush but never commit: the request's unit of work does
-(``db.get_session``).
+Core statements on the SQLModel tables, straight into dicts (no ORM session,
+no identity map). A read is one statement on a connection in autocommit
+mode: a page, its tags and ``total`` come in one round trip. A write is one
+transaction (``engine.begin()``, the request's unit of work, committed before
+the route returns) that locks the row ``FOR UPDATE``, so an ``If-Match``
+check and the update that follows are atomic (issue 4: of N concurrent
+writers with one ETag, exactly one wins).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from todo_api.tasks.models import (
 TASKS: Table = Task.__table__  # type: ignore[attr-defined]
 TAGS: Table = Tag.__table__  # type: ignore[attr-defined]
 TASK_TAGS: Table = TaskTag.__table__  # type: ignore[attr-defined]
-"""Core tables for reads: selecting their columns skips the ORM's execution layer."""
+"""The SQLModel tables as Core ``Table`` objects: statements on them skip the ORM layer."""
 
 _TASK_COLUMNS = (
     TASKS.c.id,
@@ -220,8 +220,8 @@ def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
 
     The page: the page's tasks (an index scan, ``LIMIT``/``OFFSET``) joined to
     their tags, one row per task and tag, with ``total`` from an uncorrelated
-    count subquery (evaluated once, answered from an index). The count alone
-    serves a page past the end, which has no row to carry ``total``.
+    count subquery (evaluated once per statement). The count alone serves a
+    page past the end, which has no row to carry ``total``.
     """
     conditions = _list_conditions(shape)
     count = select(func.count()).select_from(TASKS).where(*conditions)
@@ -258,16 +258,15 @@ _GET_TASK = (
 """One task and its tags, one row per tag (one row with ``tag`` NULL if none)."""
 
 
-def _tasks_with_tags(rows: Iterable[Any]) -> list[dict[str, Any]]:
-    """Fold rows of (task columns..., ``tag``) into ``TaskPublic`` dicts, in row order."""
-    tasks: dict[int, dict[str, Any]] = {}
+def _tasks_with_tags(rows: Iterable[Any]) -> list[StoredTask]:
+    """Fold rows of (task columns..., ``tag``), one per task and tag, into tasks, in row order."""
+    tasks: dict[int, StoredTask] = {}
     for row in rows:
         task = tasks.get(row.id)
         if task is None:
-            task = tasks[row.id] = _task_fields(row._mapping, [])
-            task["version"] = row.version
+            task = tasks[row.id] = StoredTask(_task_fields(row._mapping, []), row.version)
         if row.tag is not None:
-            task["tags"].append(row.tag)
+            task.fields["tags"].append(row.tag)
     return list(tasks.values())
 
 
@@ -293,10 +292,7 @@ async def list_tasks(
             total = 0
         else:
             total = int((await connection.execute(count_statement, parameters)).scalar_one())
-    tasks = _tasks_with_tags(rows)
-    for task in tasks:
-        del task["version"]
-    return tasks, total
+    return [task.fields for task in _tasks_with_tags(rows)], total
 
 
 async def get_task(engine: AsyncEngine, user_id: str, task_id: int) -> StoredTask:
@@ -310,9 +306,7 @@ async def get_task(engine: AsyncEngine, user_id: str, task_id: int) -> StoredTas
         found = _tasks_with_tags(result.all())
     if not found:
         raise NotFound("Task not found")
-    fields = found[0]
-    version = fields.pop("version")
-    return StoredTask(fields, version)
+    return found[0]
 
 
 _TAGS_OF_TASK = (
@@ -350,7 +344,17 @@ _LOCK_TASK = (
 )
 _INSERT_TASK = insert(TASKS).returning(TASKS.c.id)
 _UPDATE_TASK = update(TASKS).where(TASKS.c.id == bindparam("task_id"))
-"""SET comes from the execution's parameters that name columns (all writable ones)."""
+"""SET comes from the execution's parameters that name columns: ``_WRITABLE``."""
+_WRITABLE = (
+    "title",
+    "description",
+    "completed",
+    "completed_at",
+    "priority",
+    "due_date",
+    "version",
+    "updated_at",
+)
 _DELETE_TASK = delete(TASKS).where(TASKS.c.id == bindparam("task_id"))
 _DELETE_TASK_TAGS = delete(TASK_TAGS).where(TASK_TAGS.c.task_id == bindparam("task_id"))
 _TAG_IDS = select(TAGS.c.name, TAGS.c.id).where(
@@ -497,7 +501,8 @@ async def _saved(
     """Write ``task``'s columns with the next version; ``tags`` ``None``: read them."""
     task["version"] += 1
     task["updated_at"] = utcnow()
-    await connection.execute(_UPDATE_TASK, {**task, "task_id": task["id"]})
+    values = {name: task[name] for name in _WRITABLE}
+    await connection.execute(_UPDATE_TASK, {**values, "task_id": task["id"]})
     if tags is None:
         tags = await _tags_of(connection, task["id"])
     return _stored(task, tags)
