@@ -11,15 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    StrictBool,
-    field_validator,
-)
-from pydantic import Field as PydanticField
+from pydantic import AfterValidator, BeforeValidator, StrictBool, field_validator
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, SmallInteger
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -272,7 +264,7 @@ def _accept_created(value: object) -> object:
     return "created_at" if value == "created" else value
 
 
-class TaskQuery(BaseModel):
+class TaskQuery(SQLModel):
     """The list's query parameters (api.md, "Listing"), validated as one model.
 
     One model rather than ten parameters: FastAPI then validates the query
@@ -280,26 +272,17 @@ class TaskQuery(BaseModel):
     parameters are ignored.
     """
 
-    model_config = ConfigDict(frozen=True)
-
     status: TaskStatus = TaskStatus.all
     priority: Priority | None = None
-    tag: Annotated[
-        QueryText, PydanticField(max_length=30, description="Tasks carrying this tag.")
-    ] = None
-    q: Annotated[
-        QueryText,
-        PydanticField(
-            max_length=200, description="Case-insensitive literal text in title or description."
-        ),
-    ] = None
-    due_before: Annotated[UTCInput | None, PydanticField(description="Inclusive upper bound.")] = (
-        None
+    tag: QueryText = Field(default=None, max_length=30, description="Tasks carrying this tag.")
+    q: QueryText = Field(
+        default=None,
+        max_length=200,
+        description="Case-insensitive literal text in title or description.",
     )
-    due_after: Annotated[UTCInput | None, PydanticField(description="Inclusive lower bound.")] = (
-        None
-    )
+    due_before: UTCInput | None = Field(default=None, description="Inclusive upper bound.")
+    due_after: UTCInput | None = Field(default=None, description="Inclusive lower bound.")
     sort: Annotated[TaskSort, BeforeValidator(_accept_created)] = "created_at"
     order: SortOrder = "desc"
-    page: Annotated[int, PydanticField(ge=1, le=MAX_INT64)] = 1
-    page_size: Annotated[int, PydanticField(ge=1, le=100)] = 20
+    page: int = Field(default=1, ge=1, le=MAX_INT64)
+    page_size: int = Field(default=20, ge=1, le=100)

@@ -63,9 +63,12 @@ IfMatch = Annotated[
 
 
 def _json(body: Any, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
-    """``body`` serialised once with orjson (times in UTC with ``Z``), bypassing the
-    response model's second validation (docs/benchmarks.md). The shapes are the
-    declared models'; the schemathesis test holds every response to them."""
+    """``body`` as JSON, serialised once with orjson (UTC times end in ``Z``).
+
+    Skips FastAPI's second validation against the response model
+    (docs/benchmarks.md); the shapes are the declared models', and the
+    schemathesis test holds every response to them.
+    """
     return Response(
         orjson.dumps(body, option=orjson.OPT_UTC_Z),
         status_code=status_code,
