@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Select,
+    SmallInteger,
     String,
     Table,
     bindparam,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from todo_api.db import dialect_insert, utcnow
@@ -309,19 +311,6 @@ async def get_task(engine: AsyncEngine, user_id: str, task_id: int) -> StoredTas
     return found[0]
 
 
-_TAGS_OF_TASK = (
-    select(TAGS.c.name)
-    .join(TASK_TAGS, TAGS.c.id == TASK_TAGS.c.tag_id)
-    .where(TASK_TAGS.c.task_id == bindparam("task_id"))
-    .order_by(TASK_TAGS.c.position)
-)
-
-
-async def _tags_of(connection: AsyncConnection, task_id: int) -> list[str]:
-    """The task's tag names, in their order (inside the writer's transaction)."""
-    return list((await connection.execute(_TAGS_OF_TASK, {"task_id": task_id})).scalars())
-
-
 _PUBLIC_FIELDS = tuple(TaskPublic.model_fields)
 
 
@@ -337,11 +326,9 @@ def _task_fields(columns: Mapping[str, Any], tags: list[str]) -> dict[str, Any]:
 # that got 200/201 holds a durable write. The row is locked ``FOR UPDATE``
 # first, so the ``If-Match`` check and the update that follows are atomic.
 
-_LOCK_TASK = (
-    select(*_TASK_COLUMNS)
-    .where(TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id"))
-    .with_for_update()
-)
+_LOCK_TASK = _GET_TASK.with_for_update(of=TASKS)
+"""The task and its tags, the task's row locked until the transaction ends. Tag
+links change only under that lock, so the tags read here stay true."""
 _INSERT_TASK = insert(TASKS).returning(TASKS.c.id)
 _UPDATE_TASK = update(TASKS).where(TASKS.c.id == bindparam("task_id"))
 """SET comes from the execution's parameters that name columns: ``_WRITABLE``."""
@@ -357,10 +344,22 @@ _WRITABLE = (
 )
 _DELETE_TASK = delete(TASKS).where(TASKS.c.id == bindparam("task_id"))
 _DELETE_TASK_TAGS = delete(TASK_TAGS).where(TASK_TAGS.c.task_id == bindparam("task_id"))
-_TAG_IDS = select(TAGS.c.name, TAGS.c.id).where(
-    TAGS.c.user_id == bindparam("user_id"), TAGS.c.name.in_(bindparam("names", expanding=True))
+_LINK_TAG = insert(TASK_TAGS).from_select(
+    ["task_id", "tag_id", "position"],
+    select(
+        bindparam("task_id", type_=BigInteger()),
+        TAGS.c.id,
+        bindparam("position", type_=SmallInteger()),
+    ).where(TAGS.c.user_id == bindparam("user_id"), TAGS.c.name == bindparam("name")),
 )
-_INSERT_TASK_TAGS = insert(TASK_TAGS)
+"""Link the task to the user's tag named ``name``: run once per tag, no id round trip."""
+
+
+@lru_cache(maxsize=4)
+def _insert_missing_tags(dialect: Dialect) -> Any:
+    """``INSERT INTO tags ... ON CONFLICT (user_id, name) DO NOTHING``, built once per
+    dialect and run with one parameter set per tag (one pipelined executemany)."""
+    return dialect_insert(dialect)(TAGS).on_conflict_do_nothing(index_elements=["user_id", "name"])
 
 
 async def create_task(engine: AsyncEngine, user_id: str, data: TaskCreate) -> StoredTask:
@@ -394,7 +393,7 @@ async def replace_task(
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
     async with engine.begin() as connection:
-        task = await _locked(connection, user_id, task_id, if_match)
+        task, _ = await _locked(connection, user_id, task_id, if_match)
         _set_completed(task, data.completed)
         task.update(
             title=data.title,
@@ -416,14 +415,13 @@ async def update_task(
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
     async with engine.begin() as connection:
-        task = await _locked(connection, user_id, task_id, if_match)
+        task, tags = await _locked(connection, user_id, task_id, if_match)
         sent = data.model_fields_set
         for name in ("title", "description", "priority", "due_date"):
             if name in sent:
                 task[name] = getattr(data, name)
         if "completed" in sent and data.completed is not None:
             _set_completed(task, data.completed)
-        tags: list[str] | None = None
         if "tags" in sent and data.tags is not None:
             tags = data.tags
             await _replace_tags(connection, user_id, task_id, tags)
@@ -446,9 +444,9 @@ async def complete_task(
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
     async with engine.begin() as connection:
-        task = await _locked(connection, user_id, task_id, if_match)
+        task, tags = await _locked(connection, user_id, task_id, if_match)
         _set_completed(task, (not task["completed"]) if completed is None else completed)
-        return await _saved(connection, task, None)
+        return await _saved(connection, task, tags)
 
 
 async def delete_task(
@@ -468,22 +466,21 @@ async def delete_task(
 
 async def _locked(
     connection: AsyncConnection, user_id: str, task_id: int, if_match: str | None
-) -> dict[str, Any]:
-    """The task's columns, its row locked until the transaction ends.
+) -> tuple[dict[str, Any], list[str]]:
+    """The task's columns and its tag names, its row locked until the transaction ends.
 
     Raises:
         NotFound: no such task for this user.
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
     result = await connection.execute(_LOCK_TASK, {"task_id": task_id, "user_id": user_id})
-    row = result.one_or_none()
-    if row is None:
+    rows = result.all()
+    if not rows:
         raise NotFound("Task not found")
-    if if_match is not None and not etag_matches(
-        if_match, etag_of(row.id, row.version), weak=False
-    ):
+    etag = etag_of(rows[0].id, rows[0].version)
+    if if_match is not None and not etag_matches(if_match, etag, weak=False):
         raise PreconditionFailed()
-    return row._asdict()
+    return rows[0]._asdict(), [row.tag for row in rows if row.tag is not None]
 
 
 def _set_completed(task: dict[str, Any], completed: bool) -> None:
@@ -495,16 +492,12 @@ def _set_completed(task: dict[str, Any], completed: bool) -> None:
     task["completed"] = completed
 
 
-async def _saved(
-    connection: AsyncConnection, task: dict[str, Any], tags: list[str] | None
-) -> StoredTask:
-    """Write ``task``'s columns with the next version; ``tags`` ``None``: read them."""
+async def _saved(connection: AsyncConnection, task: dict[str, Any], tags: list[str]) -> StoredTask:
+    """Write ``task``'s columns with the next version; ``tags`` are its tags as stored."""
     task["version"] += 1
     task["updated_at"] = utcnow()
     values = {name: task[name] for name in _WRITABLE}
     await connection.execute(_UPDATE_TASK, {**values, "task_id": task["id"]})
-    if tags is None:
-        tags = await _tags_of(connection, task["id"])
     return _stored(task, tags)
 
 
@@ -527,15 +520,13 @@ async def _replace_tags(
     if not names:
         return
     await connection.execute(
-        dialect_insert(connection.dialect)(TAGS)
-        .values([{"user_id": user_id, "name": n} for n in names])
-        .on_conflict_do_nothing(index_elements=["user_id", "name"])
+        _insert_missing_tags(connection.dialect),
+        [{"user_id": user_id, "name": name} for name in names],
     )
-    ids = dict((await connection.execute(_TAG_IDS, {"user_id": user_id, "names": names})).all())
     await connection.execute(
-        _INSERT_TASK_TAGS,
+        _LINK_TAG,
         [
-            {"task_id": task_id, "tag_id": ids[name], "position": position}
+            {"task_id": task_id, "user_id": user_id, "name": name, "position": position}
             for position, name in enumerate(names)
         ],
     )
