@@ -415,8 +415,12 @@ def measure_rounds(
     seconds: int,
     warmup: int,
 ) -> None:
-    """For each scenario, ``rounds`` rounds of service and baseline, alternating."""
+    """For each scenario, ``rounds`` rounds of service and baseline, alternating.
+
+    Each scenario starts on fresh planner statistics (``bs.vacuum_analyze``).
+    """
     for scenario in scenarios:
+        asyncio.run(bs.vacuum_analyze(bs.admin_dsn(args.pg_url, args.db_name)))
         spec = spec_for(scenario, users)
         for rnd in range(1, args.rounds + 1):
             order = APPS if rnd % 2 else APPS[::-1]
@@ -1073,12 +1077,14 @@ def main(argv: list[str] | None = None) -> int:
     ttl = timedelta(seconds=max(args.soak, args.max_minutes * 60) + 3600)
     seeded = asyncio.run(bs.seed(database_url, USER_PLAN, ttl))
     users = seeded.users
+    autovacuum = "on" if asyncio.run(bs.vacuum_analyze(database_url)) else "off"
     report.seed = {
         "summary": (
             f"{seeded.tasks} tasks and {seeded.task_tags} task-tag links for "
             + ", ".join(f"{u.key} ({u.task_count})" for u in users.values())
             + f", COPY in {seeded.seconds:.1f} s; tags 0-3 per task, common tag "
-            f"'{bs.COMMON_TAG}', search word '{bs.SEARCH_WORD}'"
+            f"'{bs.COMMON_TAG}', search word '{bs.SEARCH_WORD}'; "
+            f"VACUUM ANALYZE before each scenario (server autovacuum: {autovacuum})"
         ),
         "users": {k: asdict(u) | {"token": "<redacted>"} for k, u in users.items()},
     }

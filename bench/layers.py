@@ -1,0 +1,280 @@
+"""Where a request's CPU goes: the service against the baseline, layer by layer.
+
+In-process and without HTTP: each app is called as ASGI directly, 32 requests
+at a time on one event loop (uvloop), and this process's CPU time is divided
+by the number of requests. Four apps, alternating in each of ``--rounds``
+rounds, medians reported:
+
+* ``baseline``: ``bench/baseline/app.py`` (Starlette, asyncpg, orjson, PyJWT);
+* ``service functions``: the service's own ``tasks.service`` functions (its
+  SQLAlchemy statements and row handling) under a bare Starlette route with
+  orjson, no authentication, no middleware: what the data layer costs;
+* ``+ FastAPI``: the same functions behind FastAPI routes with path
+  parameter validation and a response dict, still no middleware or
+  authentication: what FastAPI's request handling adds;
+* ``service``: ``create_app()``, everything (middleware, authentication,
+  owner check, rate limit, validation, OpenAPI-declared responses).
+
+The differences between adjacent columns are the cost of each layer. Run:
+
+    uv run python bench/layers.py [--requests 640] [--rounds 5]
+
+It drops and recreates the database ``todo_bench_layers`` on the local
+PostgreSQL server (``--pg-url``, loopback only) and seeds it as ``run.py``
+does (a 1,000-task user to read, another to write to).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import bench_setup as bs
+import orjson
+import uvloop
+from fastapi import FastAPI
+from fastapi import Path as PathParam
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from todo_api.config import load_settings
+from todo_api.db import create_engine, normalise_database_url, read_engine
+from todo_api.main import close_resources, create_app
+from todo_api.tasks import service
+from todo_api.tasks.models import TaskCreate, TaskQuery
+
+ASGIApp = Callable[..., Awaitable[None]]
+Call = Callable[[], Awaitable[int]]
+DATABASE = "todo_bench_layers"
+CREATE_BODY = b'{"title":"bench task","priority":"high","tags":["work","home"]}'
+SCENARIOS = ("list", "get", "create", "complete")
+TaskIdParam = Annotated[int, PathParam(ge=1)]
+
+
+def asgi_caller(app: ASGIApp) -> Callable[..., Awaitable[int]]:
+    """``call(method, path, headers, body)`` → the response status, through ``app``."""
+
+    async def call(method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"bench"), *headers],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+            "state": {},
+        }
+        received = False
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            nonlocal received
+            if not received:
+                received = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.Event().wait()  # no disconnect while the response is built
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await app(scope, receive, send)
+        return status
+
+    return call
+
+
+def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
+    """The service's functions under bare Starlette and under bare FastAPI (no auth)."""
+    target = normalise_database_url(url)
+    engine = create_engine(target, pool_size=20)
+    reader = read_engine(engine)
+
+    def json(body: Any, status: int = 200) -> Response:
+        return Response(
+            orjson.dumps(body, option=orjson.OPT_UTC_Z), status, None, "application/json"
+        )
+
+    async def list_route(request: Request) -> Response:
+        tasks, total = await service.list_tasks(reader, request.path_params["user_id"], TaskQuery())
+        return json({"data": tasks, "total": total, "page": 1, "page_size": 20})
+
+    async def get_route(request: Request) -> Response:
+        params = request.path_params
+        stored = await service.get_task(reader, params["user_id"], params["task_id"])
+        return json({"data": stored.fields})
+
+    async def create_route(request: Request) -> Response:
+        data = TaskCreate.model_validate_json(await request.body())
+        stored = await service.create_task(engine, request.path_params["user_id"], data)
+        return json({"data": stored.fields}, 201)
+
+    async def complete_route(request: Request) -> Response:
+        params = request.path_params
+        stored = await service.complete_task(
+            engine, params["user_id"], params["task_id"], None, None
+        )
+        return json({"data": stored.fields})
+
+    starlette = Starlette(
+        routes=[
+            Route("/api/{user_id}/tasks", list_route, methods=["GET"]),
+            Route("/api/{user_id}/tasks", create_route, methods=["POST"]),
+            Route("/api/{user_id}/tasks/{task_id:int}", get_route, methods=["GET"]),
+            Route("/api/{user_id}/tasks/{task_id:int}/complete", complete_route, methods=["PATCH"]),
+        ]
+    )
+    fastapi = FastAPI()
+
+    @fastapi.get("/api/{user_id}/tasks")
+    async def fastapi_list(user_id: str) -> Response:
+        tasks, total = await service.list_tasks(reader, user_id, TaskQuery())
+        return json({"data": tasks, "total": total, "page": 1, "page_size": 20})
+
+    @fastapi.post("/api/{user_id}/tasks", status_code=201)
+    async def fastapi_create(user_id: str, body: TaskCreate) -> Response:
+        stored = await service.create_task(engine, user_id, body)
+        return json({"data": stored.fields}, 201)
+
+    @fastapi.get("/api/{user_id}/tasks/{task_id}")
+    async def fastapi_get(user_id: str, task_id: TaskIdParam) -> Response:
+        return json({"data": (await service.get_task(reader, user_id, task_id)).fields})
+
+    @fastapi.patch("/api/{user_id}/tasks/{task_id}/complete")
+    async def fastapi_complete(user_id: str, task_id: TaskIdParam) -> Response:
+        stored = await service.complete_task(engine, user_id, task_id, None, None)
+        return json({"data": stored.fields})
+
+    return starlette, fastapi, engine
+
+
+def scenario_calls(app: ASGIApp, users: dict[str, bs.BenchUser], seed: int) -> dict[str, Call]:
+    call = asgi_caller(app)
+    reader, writer = users["u1k"], users["writer"]
+    read_auth = [(b"authorization", f"Bearer {reader.token}".encode())]
+    write_auth = [(b"authorization", f"Bearer {writer.token}".encode())]
+    json_body = [(b"content-type", b"application/json")]
+    rng = random.Random(seed)
+    return {
+        "list": lambda: call("GET", f"/api/{reader.user_id}/tasks", read_auth, b""),
+        "get": lambda: call(
+            "GET",
+            f"/api/{reader.user_id}/tasks/{rng.randint(reader.id_lo, reader.id_hi)}",
+            read_auth,
+            b"",
+        ),
+        "create": lambda: call(
+            "POST", f"/api/{writer.user_id}/tasks", write_auth + json_body, CREATE_BODY
+        ),
+        "complete": lambda: call(
+            "PATCH",
+            f"/api/{writer.user_id}/tasks/{rng.randint(writer.id_lo, writer.id_hi)}/complete",
+            write_auth,
+            b"",
+        ),
+    }
+
+
+async def cpu_per_request(calls: Call, requests: int, concurrency: int) -> float:
+    """Microseconds of this process's CPU per request, ``concurrency`` at a time."""
+
+    async def client() -> None:
+        for _ in range(requests // concurrency):
+            status = await calls()
+            if status not in (200, 201):
+                raise SystemExit(f"unexpected status {status}")
+
+    started = time.process_time()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return (time.process_time() - started) / (requests // concurrency * concurrency) * 1e6
+
+
+async def main(args: argparse.Namespace) -> None:
+    dsn = bs.admin_dsn(args.pg_url, DATABASE)
+    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    await bs.recreate_database(args.pg_url, DATABASE)
+    bs.migrate(url, dict(os.environ))
+    seeded = await bs.seed(dsn, {"u1k": 1000, "writer": 1000}, timedelta(hours=2))
+
+    os.environ.update({"DATABASE_URL": url, "BETTER_AUTH_SECRET": bs.BENCH_SECRET})
+    sys.path.insert(0, str(Path(__file__).parent / "baseline"))
+    import app as baseline  # reads the environment above when imported
+
+    settings = load_settings(
+        database_url=url,
+        environment="production",
+        better_auth_secret=bs.BENCH_SECRET,
+        rate_limit_api="100000000/minute",
+        log_level="warning",
+    )
+    the_service = create_app(settings)
+    starlette, fastapi, functions_engine = functions_apps(url)
+    baseline_lifespan: AbstractAsyncContextManager[None] = baseline.lifespan(baseline.app)
+    await baseline_lifespan.__aenter__()
+    apps: dict[str, ASGIApp] = {
+        "baseline": baseline.app,
+        "service functions": starlette,
+        "+ FastAPI": fastapi,
+        "service": the_service,
+    }
+    results: dict[tuple[str, str], list[float]] = {}
+    try:
+        calls = {name: scenario_calls(app, seeded.users, 1) for name, app in apps.items()}
+        for app_calls in calls.values():  # warm-up: pools, statement caches
+            for scenario in SCENARIOS:
+                await cpu_per_request(app_calls[scenario], 64, args.concurrency)
+        for _ in range(args.rounds):
+            for scenario in SCENARIOS:
+                for name in apps:
+                    value = await cpu_per_request(
+                        calls[name][scenario], args.requests, args.concurrency
+                    )
+                    results.setdefault((scenario, name), []).append(value)
+    finally:
+        await baseline_lifespan.__aexit__(None, None, None)
+        await close_resources(the_service)
+        await functions_engine.dispose()
+
+    print(
+        f"\nCPU µs per request, in-process, {args.concurrency} concurrent, "
+        f"median of {args.rounds} rounds of {args.requests}\n"
+    )
+    print("| scenario | " + " | ".join(apps) + " | service / baseline |")
+    print("|---|" + "--:|" * (len(apps) + 1))
+    for scenario in SCENARIOS:
+        medians = [statistics.median(results[(scenario, name)]) for name in apps]
+        cells = " | ".join(f"{value:,.0f}" for value in medians)
+        print(f"| {scenario} | {cells} | {medians[-1] / medians[0]:.2f} |")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=640, help="requests per measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (median)")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    uvloop.run(main(parse_args()))
