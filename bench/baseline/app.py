@@ -9,20 +9,23 @@ does the work every implementation of the contract must do:
 * verifies the HS256 bearer token with PyJWT on every request (no cache),
   ``sub`` and ``exp`` required, 30 s leeway, under ``BETTER_AUTH_SECRET``;
 * checks the owner: path ``user_id`` must equal ``sub``, else 403;
-* runs the service's queries (src/todo_api/tasks/service.py):
-  - list: one ``SELECT ... count(*) OVER ()`` page query with the same
-    filters and order, then one tags query for the page's ids;
-  - get: the task by id and user, then its tags;
-  - create (with tags): insert the task, upsert the tags ``ON CONFLICT DO
-    NOTHING``, select their ids, insert the task-tag links, in a transaction;
-  - complete (toggle): ``SELECT ... FOR UPDATE``, ``UPDATE``, its tags, in a
-    transaction;
+* runs the statements the service sends (src/todo_api/tasks/service.py),
+  written out as SQL:
+  - list: one statement, the page (same filters, order, ``LIMIT``/``OFFSET``)
+    joined to its tags, ``total`` from a ``count(*)`` subquery; the count
+    alone only for an empty page past the first;
+  - get: one statement, the task joined to its tags;
+  - create (with tags), in a transaction: insert the task, upsert each tag
+    ``ON CONFLICT DO NOTHING`` and link each by name (``INSERT ... SELECT``),
+    both as one pipelined ``executemany``;
+  - complete (toggle), in a transaction: the task and its tags ``FOR UPDATE
+    OF tasks``, then ``UPDATE``;
 * answers with the same JSON (``{"data": [...], "total", "page",
   "page_size"}``, ``{"data": task}``), times in RFC 3339 UTC with ``Z``, the
   ``ETag`` (and ``Location`` on create) headers.
 
-Reads run without an explicit transaction (each statement is atomic; the two
-statements of a page are not one snapshot, which a reference may allow).
+Reads run without an explicit transaction, as the service's do (one
+statement is one snapshot).
 
 Run: ``DATABASE_URL=... BETTER_AUTH_SECRET=... uv run uvicorn app:app
 --app-dir bench/baseline --workers 1``.
@@ -31,7 +34,7 @@ Run: ``DATABASE_URL=... BETTER_AUTH_SECRET=... uv run uvicorn app:app
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -53,31 +56,31 @@ TASK_COLUMNS = (
     "tasks.completed_at, tasks.priority, tasks.due_date, tasks.created_at, "
     "tasks.updated_at, tasks.version"
 )
-TAGS_OF = (
-    "SELECT task_tags.task_id, tags.name FROM task_tags "
-    "JOIN tags ON tags.id = task_tags.tag_id "
-    "WHERE task_tags.task_id = ANY($1::bigint[]) "
-    "ORDER BY task_tags.task_id, task_tags.position"
+PAGE_COLUMNS = TASK_COLUMNS.replace("tasks.", "page.")
+WITH_TAGS = (
+    "LEFT OUTER JOIN task_tags ON task_tags.task_id = {0}.id "
+    "LEFT OUTER JOIN tags ON tags.id = task_tags.tag_id"
 )
-GET_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE tasks.id = $1 AND tasks.user_id = $2"
-LOCK_TASK = GET_TASK + " FOR UPDATE"
-TOGGLE_TASK = (
-    "UPDATE tasks SET completed = $1, completed_at = $2, version = version + 1, "
-    f"updated_at = $3 WHERE tasks.id = $4 RETURNING {TASK_COLUMNS}"
+GET_TASK = (
+    f"SELECT {TASK_COLUMNS}, tags.name AS tag FROM tasks {WITH_TAGS.format('tasks')} "
+    "WHERE tasks.id = $1 AND tasks.user_id = $2 ORDER BY task_tags.position"
+)
+LOCK_TASK = GET_TASK + " FOR UPDATE OF tasks"
+UPDATE_TASK = (
+    "UPDATE tasks SET completed = $1, completed_at = $2, version = $3, updated_at = $4 "
+    "WHERE tasks.id = $5"
 )
 INSERT_TASK = (
     "INSERT INTO tasks (user_id, title, description, completed, completed_at, priority, "
     "due_date, version, created_at, updated_at) "
     f"VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) RETURNING {TASK_COLUMNS}"
 )
-UPSERT_TAGS = (
-    "INSERT INTO tags (user_id, name) SELECT $1, unnest($2::varchar[]) "
-    "ON CONFLICT (user_id, name) DO NOTHING"
+UPSERT_TAG = (
+    "INSERT INTO tags (user_id, name) VALUES ($1, $2) ON CONFLICT (user_id, name) DO NOTHING"
 )
-SELECT_TAG_IDS = "SELECT name, id FROM tags WHERE user_id = $1 AND name = ANY($2::varchar[])"
-INSERT_TASK_TAGS = (
+LINK_TAG = (
     "INSERT INTO task_tags (task_id, tag_id, position) "
-    "SELECT $1, unnest($2::bigint[]), unnest($3::smallint[])"
+    "SELECT $1, tags.id, $4 FROM tags WHERE tags.user_id = $2 AND tags.name = $3"
 )
 
 
@@ -129,7 +132,7 @@ def owner(request: Request) -> str:
     return user_id
 
 
-def task_json(row: asyncpg.Record, tags: list[str]) -> dict[str, Any]:
+def task_json(row: Mapping[str, Any], tags: list[str]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "user_id": row["user_id"],
@@ -145,12 +148,14 @@ def task_json(row: asyncpg.Record, tags: list[str]) -> dict[str, Any]:
     }
 
 
-async def tags_of(connection: asyncpg.Connection, task_ids: Sequence[int]) -> dict[int, list[str]]:
-    tags: dict[int, list[str]] = {}
-    if task_ids:
-        for task_id, name in await connection.fetch(TAGS_OF, list(task_ids)):
-            tags.setdefault(task_id, []).append(name)
-    return tags
+def tasks_with_tags(rows: Sequence[asyncpg.Record]) -> list[tuple[asyncpg.Record, list[str]]]:
+    """Rows of (task columns..., ``tag``), one per task and tag, folded in order."""
+    tasks: dict[int, tuple[asyncpg.Record, list[str]]] = {}
+    for row in rows:
+        task = tasks.setdefault(row["id"], (row, []))
+        if row["tag"] is not None:
+            task[1].append(row["tag"])
+    return list(tasks.values())
 
 
 def positive_int(request: Request, name: str, default: int, maximum: int) -> int:
@@ -183,9 +188,9 @@ async def list_tasks(request: Request) -> Response:
     where = ["tasks.user_id = $1"]
     status = request.query_params.get("status", "all")
     if status == "pending":
-        where.append("tasks.completed IS false")
+        where.append("tasks.completed = false")
     elif status == "completed":
-        where.append("tasks.completed IS true")
+        where.append("tasks.completed = true")
     tag = request.query_params.get("tag")
     if tag:
         params.append(tag.strip().lower())
@@ -199,25 +204,29 @@ async def list_tasks(request: Request) -> Response:
         params.append(escape_like(q.strip()))
         n = len(params)
         where.append(
-            f"(tasks.title ILIKE '%' || ${n} || '%' ESCAPE '/' "
-            f"OR tasks.description ILIKE '%' || ${n} || '%' ESCAPE '/')"
+            f"(lower(tasks.title) LIKE '%' || lower(${n}) || '%' ESCAPE '/' "
+            f"OR lower(tasks.description) LIKE '%' || lower(${n}) || '%' ESCAPE '/')"
         )
+    conditions = " AND ".join(where)
+    count_sql = f"SELECT count(*) FROM tasks WHERE {conditions}"
     params += [page_size, (page - 1) * page_size]
     sql = (
-        f"SELECT {TASK_COLUMNS}, count(*) OVER () AS total FROM tasks "
-        f"WHERE {' AND '.join(where)} ORDER BY tasks.created_at DESC, tasks.id DESC "
-        f"LIMIT ${len(params) - 1} OFFSET ${len(params)}"
+        f"SELECT {PAGE_COLUMNS}, tags.name AS tag, ({count_sql}) AS total FROM ("
+        f"SELECT {TASK_COLUMNS} FROM tasks WHERE {conditions} "
+        "ORDER BY tasks.created_at DESC, tasks.id DESC "
+        f"LIMIT ${len(params) - 1} OFFSET ${len(params)}) AS page {WITH_TAGS.format('page')} "
+        "ORDER BY page.created_at DESC, page.id DESC, task_tags.position"
     )
     pool: asyncpg.Pool = request.app.state.pool
     async with pool.acquire() as connection:
         rows = await connection.fetch(sql, *params)
         if rows:
             total = rows[0]["total"]
+        elif page == 1:
+            total = 0
         else:
-            count_sql = f"SELECT count(*) FROM tasks WHERE {' AND '.join(where)}"
             total = await connection.fetchval(count_sql, *params[:-2])
-        tags = await tags_of(connection, [row["id"] for row in rows])
-    data = [task_json(row, tags.get(row["id"], [])) for row in rows]
+    data = [task_json(row, tags) for row, tags in tasks_with_tags(rows)]
     return json_response({"data": data, "total": total, "page": page, "page_size": page_size})
 
 
@@ -228,7 +237,7 @@ def task_id_of(request: Request) -> int:
     return task_id
 
 
-def etag(row: asyncpg.Record) -> dict[str, str]:
+def etag(row: Mapping[str, Any]) -> dict[str, str]:
     return {"ETag": f'"{row["id"]}.{row["version"]}"'}
 
 
@@ -241,11 +250,11 @@ async def get_task(request: Request) -> Response:
         return error_response(error)
     pool: asyncpg.Pool = request.app.state.pool
     async with pool.acquire() as connection:
-        row = await connection.fetchrow(GET_TASK, task_id, user_id)
-        if row is None:
-            return error_response(HTTPError(404, "NOT_FOUND", "Task not found"))
-        tags = await tags_of(connection, [task_id])
-    return json_response({"data": task_json(row, tags.get(task_id, []))}, headers=etag(row))
+        found = tasks_with_tags(await connection.fetch(GET_TASK, task_id, user_id))
+    if not found:
+        return error_response(HTTPError(404, "NOT_FOUND", "Task not found"))
+    row, tags = found[0]
+    return json_response({"data": task_json(row, tags)}, headers=etag(row))
 
 
 def normalised_tags(raw: object) -> list[str]:
@@ -316,10 +325,9 @@ async def create_task(request: Request) -> Response:
             now,
         )
         if tags:
-            await connection.execute(UPSERT_TAGS, user_id, tags)
-            ids = dict(await connection.fetch(SELECT_TAG_IDS, user_id, tags))
-            await connection.execute(
-                INSERT_TASK_TAGS, row["id"], [ids[t] for t in tags], list(range(len(tags)))
+            await connection.executemany(UPSERT_TAG, [(user_id, tag) for tag in tags])
+            await connection.executemany(
+                LINK_TAG, [(row["id"], user_id, tag, n) for n, tag in enumerate(tags)]
             )
     headers = etag(row) | {"Location": f"/api/{user_id}/tasks/{row['id']}"}
     return json_response({"data": task_json(row, tags)}, status=201, headers=headers)
@@ -344,20 +352,22 @@ async def complete_task(request: Request) -> Response:
         return error_response(error)
     pool: asyncpg.Pool = request.app.state.pool
     async with pool.acquire() as connection, connection.transaction():
-        row = await connection.fetchrow(LOCK_TASK, task_id, user_id)
-        if row is None:
+        found = tasks_with_tags(await connection.fetch(LOCK_TASK, task_id, user_id))
+        if not found:
             return error_response(HTTPError(404, "NOT_FOUND", "Task not found"))
-        completed = (not row["completed"]) if wanted is None else wanted
+        locked, tags = found[0]
+        task = dict(locked)
+        completed = (not task["completed"]) if wanted is None else wanted
         now = datetime.now(UTC)
-        if completed and not row["completed"]:
-            completed_at = now
-        elif completed:
-            completed_at = row["completed_at"]
-        else:
-            completed_at = None
-        row = await connection.fetchrow(TOGGLE_TASK, completed, completed_at, now, task_id)
-        tags = await tags_of(connection, [task_id])
-    return json_response({"data": task_json(row, tags.get(task_id, []))}, headers=etag(row))
+        if completed and not task["completed"]:
+            task["completed_at"] = now
+        elif not completed:
+            task["completed_at"] = None
+        task.update(completed=completed, version=task["version"] + 1, updated_at=now)
+        await connection.execute(
+            UPDATE_TASK, completed, task["completed_at"], task["version"], now, task_id
+        )
+    return json_response({"data": task_json(task, tags)}, headers=etag(task))
 
 
 async def health(request: Request) -> Response:
