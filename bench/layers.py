@@ -12,8 +12,11 @@ rounds, medians reported:
 * ``+ FastAPI``: the same functions behind FastAPI routes with path
   parameter validation and a response dict, still no middleware or
   authentication: what FastAPI's request handling adds;
-* ``service``: ``create_app()``, everything (middleware, authentication,
-  owner check, rate limit, validation, OpenAPI-declared responses).
+* ``service, no middleware``: ``create_app()`` with its six middleware
+  layers removed (request id, access log, CORS, security headers,
+  ``Content-Length`` limit, error handler): authentication, owner check,
+  rate limit and validation, but no middleware;
+* ``service``: ``create_app()``, everything.
 
 The differences between adjacent columns are the cost of each layer. Run:
 
@@ -228,6 +231,8 @@ async def main(args: argparse.Namespace) -> None:
         log_level="warning",
     )
     the_service = create_app(settings)
+    no_middleware = create_app(settings)
+    no_middleware.user_middleware.clear()  # before the first call builds the stack
     starlette, fastapi, functions_engine = functions_apps(url)
     baseline_lifespan: AbstractAsyncContextManager[None] = baseline.lifespan(baseline.app)
     await baseline_lifespan.__aenter__()
@@ -235,6 +240,7 @@ async def main(args: argparse.Namespace) -> None:
         "baseline": baseline.app,
         "service functions": starlette,
         "+ FastAPI": fastapi,
+        "service, no middleware": no_middleware,
         "service": the_service,
     }
     results: dict[tuple[str, str], list[float]] = {}
@@ -253,6 +259,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         await baseline_lifespan.__aexit__(None, None, None)
         await close_resources(the_service)
+        await close_resources(no_middleware)
         await functions_engine.dispose()
 
     print(

@@ -111,17 +111,14 @@ def create_engine(
 ) -> AsyncEngine:
     """An ``AsyncEngine`` for ``target``.
 
-    PostgreSQL: ``pool_size`` connections, kept open, and no overflow: under
-    sustained load beyond the pool, overflow connections were closed on
-    return and reopened on the next request (193 new connections in 4,000
-    requests at 32 concurrent), each a new backend and a cold asyncpg
-    statement cache (docs/benchmarks.md). A request waits up to 10 s for a
-    connection, then gets 503 "busy".
-
-    PostgreSQL: connections are recycled within four minutes, under Neon's
-    five-minute idle suspend, so a pooled connection does not outlive its
-    server; a connection that died anyway fails one request (503) and
-    SQLAlchemy then invalidates the whole pool. ``pre_ping`` (opt-in,
+    PostgreSQL: ``pool_size`` connections, kept open, and no overflow. (Under
+    load beyond the pool, overflow connections were closed on return and
+    reopened on the next request, each a new backend with a cold asyncpg
+    statement cache: docs/benchmarks.md.) A request waits up to 10 s for a
+    connection, then gets 503 "busy". Connections are recycled within four
+    minutes, under Neon's five-minute idle suspend, so a pooled connection
+    does not outlive its server; a connection that died anyway fails one
+    request (503) and SQLAlchemy then invalidates the whole pool. ``pre_ping`` (opt-in,
     ``DB_POOL_PRE_PING``) instead tests each connection at checkout, which
     the asyncpg dialect does with three round trips (BEGIN, ping, ROLLBACK)
     on every request: measured in docs/benchmarks.md.
