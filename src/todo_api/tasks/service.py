@@ -332,16 +332,8 @@ links change only under that lock, so the tags read here stay true."""
 _INSERT_TASK = insert(TASKS).returning(TASKS.c.id)
 _UPDATE_TASK = update(TASKS).where(TASKS.c.id == bindparam("task_id"))
 """SET comes from the execution's parameters that name columns: ``_WRITABLE``."""
-_WRITABLE = (
-    "title",
-    "description",
-    "completed",
-    "completed_at",
-    "priority",
-    "due_date",
-    "version",
-    "updated_at",
-)
+_WRITABLE = tuple(c.name for c in TASKS.c if c.name not in {"id", "user_id", "created_at"})
+"""Every column but the task's identity, owner and creation time."""
 _DELETE_TASK = delete(TASKS).where(TASKS.c.id == bindparam("task_id"))
 _DELETE_TASK_TAGS = delete(TASK_TAGS).where(TASK_TAGS.c.task_id == bindparam("task_id"))
 _LINK_TAG = insert(TASK_TAGS).from_select(
