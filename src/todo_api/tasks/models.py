@@ -267,9 +267,8 @@ def _accept_created(value: object) -> object:
 class TaskQuery(SQLModel):
     """The list's query parameters (api.md, "Listing"), validated as one model.
 
-    One model rather than ten parameters: FastAPI then validates the query
-    string in one Pydantic call per request (docs/benchmarks.md). Unknown
-    parameters are ignored.
+    One model for the route's ten query parameters, and the filter type the
+    service takes. Unknown parameters are ignored.
     """
 
     status: TaskStatus = TaskStatus.all

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from todo_api.db import dialect_insert, utcnow
 from todo_api.errors import NotFound, PreconditionFailed
 from todo_api.tasks.models import (
+    MAX_INT64,
     SortOrder,
     Tag,
     Task,
@@ -158,11 +159,10 @@ def _list_parameters(user_id: str, filters: TaskQuery) -> dict[str, Any]:
         "due_after": filters.due_after,
         "limit": filters.page_size,
         # A huge ``page`` is simply past the end; the database's integers stop at 2**63 - 1.
-        "offset": min((filters.page - 1) * filters.page_size, _MAX_OFFSET),
+        "offset": min((filters.page - 1) * filters.page_size, MAX_INT64),
     }
 
 
-_MAX_OFFSET = 2**63 - 1
 _LIKE_ESCAPE = "/"
 
 
