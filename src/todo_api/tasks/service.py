@@ -70,7 +70,7 @@ _TASK_COLUMNS = (
 )
 
 
-def etag_of(task_id: int | None, version: int) -> str:
+def etag_of(task_id: int, version: int) -> str:
     """Strong ETag (RFC 9110 §8.8.3): the same on every replica, new on every write."""
     return f'"{task_id}.{version}"'
 
