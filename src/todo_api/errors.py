@@ -211,7 +211,10 @@ def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OSError | TimeoutError | PoolTimeoutError | DisconnectionError):
         return True
     name = type(exc).__name__
-    # asyncpg's connection-level errors, reached through the adapter's ``orig``.
+    if name == "InterfaceError" and "connection is closed" in str(exc):
+        return True  # asyncpg, on a pooled connection the server has dropped
+    # asyncpg's connection-level errors, raised by it directly (``statements``)
+    # or reached through SQLAlchemy's adapter's ``orig``.
     return name in {
         "ConnectionDoesNotExistError",
         "CannotConnectNowError",

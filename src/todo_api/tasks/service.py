@@ -32,10 +32,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_api.db import dialect_insert, utcnow
 from todo_api.errors import NotFound, PreconditionFailed
+from todo_api.statements import Row, Statements, reading, unit_of_work
 from todo_api.tasks.models import (
     MAX_INT64,
     SortOrder,
@@ -226,7 +227,7 @@ def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
     page past the end, which has no row to carry ``total``.
     """
     conditions = _list_conditions(shape)
-    count = select(func.count()).select_from(TASKS).where(*conditions)
+    count = select(func.count().label("total")).select_from(TASKS).where(*conditions)
     page = (
         select(*_TASK_COLUMNS)
         .where(*conditions)
@@ -260,15 +261,15 @@ _GET_TASK = (
 """One task and its tags, one row per tag (one row with ``tag`` NULL if none)."""
 
 
-def _tasks_with_tags(rows: Iterable[Any]) -> list[StoredTask]:
+def _tasks_with_tags(rows: Iterable[Row]) -> list[StoredTask]:
     """Fold rows of (task columns..., ``tag``), one per task and tag, into tasks, in row order."""
     tasks: dict[int, StoredTask] = {}
     for row in rows:
-        task = tasks.get(row.id)
+        task = tasks.get(row["id"])
         if task is None:
-            task = tasks[row.id] = StoredTask(_task_fields(row._mapping, []), row.version)
-        if row.tag is not None:
-            task.fields["tags"].append(row.tag)
+            task = tasks[row["id"]] = StoredTask(_task_fields(row, []), row["version"])
+        if row["tag"] is not None:
+            task.fields["tags"].append(row["tag"])
     return list(tasks.values())
 
 
@@ -286,14 +287,14 @@ async def list_tasks(
     shape = _shape_of(filters)
     rows_statement, count_statement = _list_statements(shape)
     parameters = _list_parameters(user_id, filters)
-    async with engine.connect() as connection:
-        rows = (await connection.execute(rows_statement, parameters)).all()
+    async with reading(engine) as db:
+        rows = await db.fetch(rows_statement, parameters)
         if rows:
-            total = int(rows[0].total)
+            total = int(rows[0]["total"])
         elif filters.page == 1:
             total = 0
         else:
-            total = int((await connection.execute(count_statement, parameters)).scalar_one())
+            total = int((await db.fetch(count_statement, parameters))[0]["total"])
     return [task.fields for task in _tasks_with_tags(rows)], total
 
 
@@ -303,9 +304,10 @@ async def get_task(engine: AsyncEngine, user_id: str, task_id: int) -> StoredTas
     Raises:
         NotFound: no such task for this user (another user's task included).
     """
-    async with engine.connect() as connection:
-        result = await connection.execute(_GET_TASK, {"task_id": task_id, "user_id": user_id})
-        found = _tasks_with_tags(result.all())
+    async with reading(engine) as db:
+        found = _tasks_with_tags(
+            await db.fetch(_GET_TASK, {"task_id": task_id, "user_id": user_id})
+        )
     if not found:
         raise NotFound("Task not found")
     return found[0]
@@ -369,9 +371,9 @@ async def create_task(engine: AsyncEngine, user_id: str, data: TaskCreate) -> St
         "created_at": now,
         "updated_at": now,
     }
-    async with engine.begin() as connection:
-        fields["id"] = (await connection.execute(_INSERT_TASK, fields)).scalar_one()
-        await _replace_tags(connection, user_id, fields["id"], data.tags, new_task=True)
+    async with unit_of_work(engine) as db:
+        fields["id"] = (await db.fetch(_INSERT_TASK, fields))[0]["id"]
+        await _replace_tags(db, user_id, fields["id"], data.tags, new_task=True)
     return _stored(fields, data.tags)
 
 
@@ -384,8 +386,8 @@ async def replace_task(
         NotFound: no such task for this user.
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
-    async with engine.begin() as connection:
-        task, _ = await _locked(connection, user_id, task_id, if_match)
+    async with unit_of_work(engine) as db:
+        task, _ = await _locked(db, user_id, task_id, if_match)
         _set_completed(task, data.completed)
         task.update(
             title=data.title,
@@ -393,8 +395,8 @@ async def replace_task(
             priority=data.priority,
             due_date=data.due_date,
         )
-        await _replace_tags(connection, user_id, task_id, data.tags)
-        return await _saved(connection, task, data.tags)
+        await _replace_tags(db, user_id, task_id, data.tags)
+        return await _saved(db, task, data.tags)
 
 
 async def update_task(
@@ -406,8 +408,8 @@ async def update_task(
         NotFound: no such task for this user.
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
-    async with engine.begin() as connection:
-        task, tags = await _locked(connection, user_id, task_id, if_match)
+    async with unit_of_work(engine) as db:
+        task, tags = await _locked(db, user_id, task_id, if_match)
         sent = data.model_fields_set
         for name in ("title", "description", "priority", "due_date"):
             if name in sent:
@@ -416,8 +418,8 @@ async def update_task(
             _set_completed(task, data.completed)
         if "tags" in sent and data.tags is not None:
             tags = data.tags
-            await _replace_tags(connection, user_id, task_id, tags)
-        return await _saved(connection, task, tags)
+            await _replace_tags(db, user_id, task_id, tags)
+        return await _saved(db, task, tags)
 
 
 async def complete_task(
@@ -435,10 +437,10 @@ async def complete_task(
         NotFound: no such task for this user.
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
-    async with engine.begin() as connection:
-        task, tags = await _locked(connection, user_id, task_id, if_match)
+    async with unit_of_work(engine) as db:
+        task, tags = await _locked(db, user_id, task_id, if_match)
         _set_completed(task, (not task["completed"]) if completed is None else completed)
-        return await _saved(connection, task, tags)
+        return await _saved(db, task, tags)
 
 
 async def delete_task(
@@ -450,14 +452,14 @@ async def delete_task(
         NotFound: no such task for this user (a second DELETE included).
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
-    async with engine.begin() as connection:
-        await _locked(connection, user_id, task_id, if_match)
-        await connection.execute(_DELETE_TASK_TAGS, {"task_id": task_id})
-        await connection.execute(_DELETE_TASK, {"task_id": task_id})
+    async with unit_of_work(engine) as db:
+        await _locked(db, user_id, task_id, if_match)
+        await db.execute(_DELETE_TASK_TAGS, {"task_id": task_id})
+        await db.execute(_DELETE_TASK, {"task_id": task_id})
 
 
 async def _locked(
-    connection: AsyncConnection, user_id: str, task_id: int, if_match: str | None
+    db: Statements, user_id: str, task_id: int, if_match: str | None
 ) -> tuple[dict[str, Any], list[str]]:
     """The task's columns and its tag names, its row locked until the transaction ends.
 
@@ -465,14 +467,13 @@ async def _locked(
         NotFound: no such task for this user.
         PreconditionFailed: ``if_match`` is given and does not match the current ETag.
     """
-    result = await connection.execute(_LOCK_TASK, {"task_id": task_id, "user_id": user_id})
-    rows = result.all()
+    rows = await db.fetch(_LOCK_TASK, {"task_id": task_id, "user_id": user_id})
     if not rows:
         raise NotFound("Task not found")
-    etag = etag_of(rows[0].id, rows[0].version)
+    etag = etag_of(rows[0]["id"], rows[0]["version"])
     if if_match is not None and not etag_matches(if_match, etag, weak=False):
         raise PreconditionFailed()
-    return rows[0]._asdict(), [row.tag for row in rows if row.tag is not None]
+    return dict(rows[0]), [row["tag"] for row in rows if row["tag"] is not None]
 
 
 def _set_completed(task: dict[str, Any], completed: bool) -> None:
@@ -484,12 +485,12 @@ def _set_completed(task: dict[str, Any], completed: bool) -> None:
     task["completed"] = completed
 
 
-async def _saved(connection: AsyncConnection, task: dict[str, Any], tags: list[str]) -> StoredTask:
+async def _saved(db: Statements, task: dict[str, Any], tags: list[str]) -> StoredTask:
     """Write ``task``'s columns with the next version; ``tags`` are its tags as stored."""
     task["version"] += 1
     task["updated_at"] = utcnow()
     values = {name: task[name] for name in _WRITABLE}
-    await connection.execute(_UPDATE_TASK, {**values, "task_id": task["id"]})
+    await db.execute(_UPDATE_TASK, {**values, "task_id": task["id"]})
     return _stored(task, tags)
 
 
@@ -498,7 +499,7 @@ def _stored(task: dict[str, Any], tags: list[str]) -> StoredTask:
 
 
 async def _replace_tags(
-    connection: AsyncConnection,
+    db: Statements,
     user_id: str,
     task_id: int,
     names: Iterable[str],
@@ -508,14 +509,14 @@ async def _replace_tags(
     """Make the task's tags exactly ``names`` (already normalised), in that order."""
     names = list(names)
     if not new_task:
-        await connection.execute(_DELETE_TASK_TAGS, {"task_id": task_id})
+        await db.execute(_DELETE_TASK_TAGS, {"task_id": task_id})
     if not names:
         return
-    await connection.execute(
-        _insert_missing_tags(connection.dialect),
+    await db.execute_many(
+        _insert_missing_tags(db.dialect),
         [{"user_id": user_id, "name": name} for name in names],
     )
-    await connection.execute(
+    await db.execute_many(
         _LINK_TAG,
         [
             {"task_id": task_id, "user_id": user_id, "name": name, "position": position}

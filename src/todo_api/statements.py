@@ -1,0 +1,272 @@
+"""Core statements that SQLAlchemy compiles and, on PostgreSQL, asyncpg executes.
+
+On PostgreSQL a statement is compiled once for the engine's dialect (and, for
+an ``INSERT`` or ``UPDATE``, the parameter names it is given), then run by
+asyncpg on a connection checked out of the engine's pool: the same SQL, the
+same pool and the same column types' conversions, without SQLAlchemy's
+per-execution layer (execution context, ``Result``, connection events),
+which cost more CPU than asyncpg's whole round trip (docs/benchmarks.md,
+"Where the time goes"). On SQLite the statements run through SQLAlchemy as
+usual. Either way the service sees one interface, ``Statements``:
+
+* ``reading(engine)``: one connection, no transaction (each statement sees
+  one snapshot);
+* ``unit_of_work(engine)``: one transaction, committed when the block ends
+  and rolled back if it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql import ClauseElement, ColumnElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.selectable import ReturnsRows
+from sqlalchemy.util import greenlet_spawn
+
+from todo_api.errors import is_database_unavailable
+
+Row = Mapping[str, Any]
+"""A result row: its column keys (a ``select()``'s column keys, or ``RETURNING``'s) to values."""
+
+
+class Statements(Protocol):
+    """Runs Core statements on one connection (see the module's docstring)."""
+
+    dialect: Dialect
+
+    async def fetch(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row]:
+        """The rows that ``statement`` returns (a ``select()``, or DML with ``RETURNING``)."""
+        ...
+
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any]) -> None:
+        """Run ``statement`` once (DML without ``RETURNING``)."""
+        ...
+
+    async def execute_many(
+        self, statement: Executable, parameters: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Run ``statement`` once per parameter set, pipelined (``executemany``)."""
+        ...
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[Statements]:
+    """A connection for reads, outside any transaction; ``engine`` is ``db.read_engine``'s.
+
+    Raises:
+        sqlalchemy.exc.TimeoutError: no pooled connection within the pool timeout.
+    """
+    if engine.dialect.name != "postgresql":
+        async with engine.connect() as connection:
+            yield _SQLAlchemyStatements(connection)
+        return
+    async with _driver_connection(engine) as statements:
+        yield statements
+
+
+@asynccontextmanager
+async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[Statements]:
+    """One transaction: committed when the block ends, rolled back if it raises.
+
+    Raises:
+        sqlalchemy.exc.TimeoutError: no pooled connection within the pool timeout.
+        Whatever the commit raises: a client never hears of a write that failed.
+    """
+    if engine.dialect.name != "postgresql":
+        async with engine.begin() as connection:
+            yield _SQLAlchemyStatements(connection)
+        return
+    async with _driver_connection(engine) as statements, statements.connection.transaction():
+        yield statements
+
+
+class _SQLAlchemyStatements:
+    """``Statements`` on a SQLAlchemy ``AsyncConnection`` (SQLite)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect
+
+    async def fetch(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row]:
+        result = await self.connection.execute(statement, parameters)
+        return [dict(row) for row in result.mappings()]
+
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any]) -> None:
+        await self.connection.execute(statement, parameters)
+
+    async def execute_many(
+        self, statement: Executable, parameters: Sequence[Mapping[str, Any]]
+    ) -> None:
+        await self.connection.execute(statement, list(parameters))
+
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStatement:
+    """A statement compiled for one dialect: SQL with ``$1``-style parameters.
+
+    ``parameter_names`` give the order of the positional parameters; the
+    bind and result processors are the column types' own (``PriorityRank``
+    turns a ``Priority`` into its rank and back, for example).
+    """
+
+    sql: str
+    compiled: SQLCompiler
+    parameter_names: tuple[str, ...]
+    bind_processors: tuple[Processor, ...]
+    keys: tuple[str, ...]
+    result_processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+
+    @classmethod
+    def of(
+        cls, statement: Executable, dialect: Dialect, column_keys: Sequence[str]
+    ) -> CompiledStatement:
+        assert isinstance(statement, ClauseElement)
+        compiled = statement.compile(dialect=dialect, column_keys=list(column_keys))
+        assert isinstance(compiled, SQLCompiler)
+        assert compiled.positiontup is not None, "asyncpg's paramstyle is positional"
+        names = tuple(compiled.positiontup)
+        columns: list[tuple[str, ColumnElement[Any]]] = (
+            list(statement.exported_columns.items()) if isinstance(statement, ReturnsRows) else []
+        )
+        results = [
+            (key, column.type.dialect_impl(dialect).result_processor(dialect, None))
+            for key, column in columns
+        ]
+        return cls(
+            sql=compiled.string,
+            compiled=compiled,
+            parameter_names=names,
+            bind_processors=tuple(
+                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+                for name in names
+            ),
+            keys=tuple(key for key, _ in results),
+            result_processors=tuple((key, process) for key, process in results if process),
+        )
+
+    def arguments(self, parameters: Mapping[str, Any]) -> list[Any]:
+        """Positional arguments from ``parameters`` and the statement's own bound values."""
+        values = self.compiled.construct_params(parameters)
+        return [
+            value if process is None or value is None else process(value)
+            for value, process in zip(
+                (values[name] for name in self.parameter_names), self.bind_processors, strict=True
+            )
+        ]
+
+    def rows(self, records: Sequence[Sequence[Any]]) -> Sequence[Row]:
+        """Each record as a dict of the statement's column keys, values converted."""
+        rows: list[dict[str, Any]] = [
+            dict(zip(self.keys, record, strict=True)) for record in records
+        ]
+        for key, process in self.result_processors:
+            for row in rows:
+                if row[key] is not None:
+                    row[key] = process(row[key])
+        return rows
+
+
+_compiled: dict[tuple[int, str, tuple[str, ...]], CompiledStatement] = {}
+"""By statement (``id``), dialect and column keys. The statements are module
+constants or cached per shape (``lru_cache``), so there are few of them."""
+_kept_alive: dict[int, Executable] = {}
+"""Each compiled statement, so that its ``id`` is never reused by another object."""
+
+
+def compiled_statement(
+    statement: Executable, dialect: Dialect, column_keys: Sequence[str] = ()
+) -> CompiledStatement:
+    """``statement`` compiled for ``dialect``, once per process.
+
+    ``column_keys`` name the columns an ``INSERT`` or ``UPDATE`` sets (its
+    parameters' names; others are ignored), as SQLAlchemy does per execution.
+    """
+    key = (id(statement), dialect.name, tuple(column_keys))
+    found = _compiled.get(key)
+    if found is None:
+        found = _compiled[key] = CompiledStatement.of(statement, dialect, column_keys)
+        _kept_alive[id(statement)] = statement
+    return found
+
+
+class _DriverStatements:
+    """``Statements`` run by asyncpg on a connection from the engine's pool (PostgreSQL).
+
+    ``broken`` is set when a call fails other than with a server-side SQL
+    error, so the connection is discarded rather than pooled again.
+    """
+
+    def __init__(self, connection: asyncpg.Connection, dialect: Dialect) -> None:
+        self.connection = connection
+        self.dialect = dialect
+        self.broken = False
+
+    def _compiled(self, statement: Executable, parameters: Mapping[str, Any]) -> CompiledStatement:
+        dml = getattr(statement, "is_dml", False) is True
+        return compiled_statement(statement, self.dialect, sorted(parameters) if dml else ())
+
+    @contextmanager
+    def _watched(self) -> Iterator[None]:
+        """Mark the connection ``broken`` if the call in the block leaves it unusable."""
+        try:
+            yield
+        except BaseException as exc:
+            if not _leaves_connection_usable(exc):
+                self.broken = True
+            raise
+
+    async def fetch(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row]:
+        compiled = self._compiled(statement, parameters)
+        with self._watched():
+            records = await self.connection.fetch(compiled.sql, *compiled.arguments(parameters))
+        return compiled.rows(records)
+
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any]) -> None:
+        compiled = self._compiled(statement, parameters)
+        with self._watched():
+            await self.connection.execute(compiled.sql, *compiled.arguments(parameters))
+
+    async def execute_many(
+        self, statement: Executable, parameters: Sequence[Mapping[str, Any]]
+    ) -> None:
+        if not parameters:
+            return
+        compiled = self._compiled(statement, parameters[0])
+        arguments = [compiled.arguments(one) for one in parameters]
+        with self._watched():
+            await self.connection.executemany(compiled.sql, arguments)
+
+
+def _leaves_connection_usable(error: BaseException) -> bool:
+    """A server-side SQL error (a bad value, a constraint) leaves the connection usable;
+    a dropped socket, a cancelled query, a timeout or a server shutdown may not."""
+    return isinstance(error, asyncpg.PostgresError) and not is_database_unavailable(error)
+
+
+@asynccontextmanager
+async def _driver_connection(engine: AsyncEngine) -> AsyncIterator[_DriverStatements]:
+    """A pooled connection's asyncpg connection, given back (or discarded) at the end."""
+    pooled = await engine.raw_connection()
+    statements = _DriverStatements(pooled.driver_connection, engine.dialect)
+    try:
+        yield statements
+    finally:
+        await greenlet_spawn(_give_back, pooled, statements.broken)
+
+
+def _give_back(pooled: PoolProxiedConnection, broken: bool) -> None:
+    """Return the connection to the pool, or close it if a call left it unusable."""
+    if broken:
+        pooled.invalidate()
+    pooled.close()
