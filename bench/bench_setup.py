@@ -360,7 +360,7 @@ async def _capture_service_statements(
     from sqlalchemy import event
 
     import todo_api.auth.models  # noqa: F401  (the users table, for the foreign keys)
-    from todo_api.db import create_engine, normalise_database_url, read_engine
+    from todo_api.db import create_engine, normalise_database_url
     from todo_api.tasks import service
     from todo_api.tasks.models import TaskQuery
 
@@ -373,7 +373,7 @@ async def _capture_service_statements(
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
-        await service.list_tasks(read_engine(engine), user_id, TaskQuery())
+        await service.list_tasks(engine, user_id, TaskQuery())
     finally:
         await engine.dispose()
     return captured

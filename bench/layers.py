@@ -53,7 +53,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from todo_api.config import load_settings
-from todo_api.db import create_engine, normalise_database_url, read_engine
+from todo_api.db import create_engine, normalise_database_url
 from todo_api.main import close_resources, create_app
 from todo_api.tasks import service
 from todo_api.tasks.models import TaskCreate, TaskQuery
@@ -111,7 +111,7 @@ def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
     """The service's functions under bare Starlette and under bare FastAPI (no auth)."""
     target = normalise_database_url(url)
     engine = create_engine(target, pool_size=20)
-    reader = read_engine(engine)
+    reader = engine
 
     def json(body: Any, status: int = 200) -> Response:
         return Response(

@@ -169,15 +169,6 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def read_engine(engine: AsyncEngine) -> AsyncEngine:
-    """``engine`` in autocommit mode, sharing its pool: for reads of one statement.
-
-    A lone statement is atomic, so it needs no ``BEGIN``/``COMMIT`` round trips
-    (the isolation level is set and reset on checkout without a round trip).
-    """
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
 def as_utc(value: datetime) -> datetime:
     """``value`` in UTC; a value without an offset is taken as UTC (api.md, "Conventions")."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -242,17 +233,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_read_engine(request: Request) -> AsyncEngine:
-    """The app's read engine (``read_engine``); routes that only read open no session."""
-    engine: AsyncEngine = request.app.state.read_engine
-    return engine
-
-
-ReadEngineDep = Annotated[AsyncEngine, Depends(get_read_engine)]
-
-
 async def get_engine(request: Request) -> AsyncEngine:
-    """The app's engine; a write opens its own transaction on it (``engine.begin()``)."""
+    """The app's engine: task routes read and write through it with ``todo_api.statements``."""
     engine: AsyncEngine = request.app.state.engine
     return engine
 

@@ -25,7 +25,7 @@ from todo_api.auth.router import router as auth_router
 from todo_api.auth.service import Passwords, UserProvisioner
 from todo_api.auth.tokens import JWKSVerifier, SessionTokenVerifier, TokenVerifier
 from todo_api.config import Settings, get_settings
-from todo_api.db import create_engine, create_sessionmaker, normalise_database_url, read_engine
+from todo_api.db import create_engine, create_sessionmaker, normalise_database_url
 from todo_api.errors import UnhandledErrorMiddleware, install_error_handlers
 from todo_api.health import router as health_router
 from todo_api.middleware import (
@@ -99,7 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _build_state(app, settings)
     install_error_handlers(app)
-    for router in (health_router, auth_router, me_router, tasks_router):
+    # The task routes first: the hot path, and FastAPI tries the routers in this order.
+    for router in (tasks_router, me_router, auth_router, health_router):
         app.include_router(router, max_body_size=settings.max_body_bytes)
 
     # Added innermost first: each add_middleware wraps everything added before it.
@@ -148,7 +149,6 @@ def _build_state(app: FastAPI, settings: Settings) -> None:
 
     app.state.settings = settings
     app.state.engine = engine
-    app.state.read_engine = read_engine(engine)
     app.state.sessionmaker = sessionmaker
     app.state.http_client = http_client
     app.state.token_verifier = TokenVerifier(settings, jwks=jwks, sessions=sessions)

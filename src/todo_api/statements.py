@@ -17,8 +17,8 @@ usual. Either way the service sees one interface, ``Statements``:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,7 +31,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.selectable import ReturnsRows
 from sqlalchemy.util import greenlet_spawn
 
-from todo_api.errors import is_database_unavailable
+from todo_api.errors import ApiError, is_database_unavailable
 
 Row = Mapping[str, Any]
 """A result row: its column keys (a ``select()``'s column keys, or ``RETURNING``'s) to values."""
@@ -59,7 +59,7 @@ class Statements(Protocol):
 
 @asynccontextmanager
 async def reading(engine: AsyncEngine) -> AsyncIterator[Statements]:
-    """A connection for reads, outside any transaction; ``engine`` is ``db.read_engine``'s.
+    """A connection for reads of one statement each, outside any transaction.
 
     Raises:
         sqlalchemy.exc.TimeoutError: no pooled connection within the pool timeout.
@@ -201,41 +201,24 @@ def compiled_statement(
 
 
 class _DriverStatements:
-    """``Statements`` run by asyncpg on a connection from the engine's pool (PostgreSQL).
-
-    ``broken`` is set when a call fails other than with a server-side SQL
-    error, so the connection is discarded rather than pooled again.
-    """
+    """``Statements`` run by asyncpg on a connection from the engine's pool (PostgreSQL)."""
 
     def __init__(self, connection: asyncpg.Connection, dialect: Dialect) -> None:
         self.connection = connection
         self.dialect = dialect
-        self.broken = False
 
     def _compiled(self, statement: Executable, parameters: Mapping[str, Any]) -> CompiledStatement:
         dml = getattr(statement, "is_dml", False) is True
         return compiled_statement(statement, self.dialect, sorted(parameters) if dml else ())
 
-    @contextmanager
-    def _watched(self) -> Iterator[None]:
-        """Mark the connection ``broken`` if the call in the block leaves it unusable."""
-        try:
-            yield
-        except BaseException as exc:
-            if not _leaves_connection_usable(exc):
-                self.broken = True
-            raise
-
     async def fetch(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row]:
         compiled = self._compiled(statement, parameters)
-        with self._watched():
-            records = await self.connection.fetch(compiled.sql, *compiled.arguments(parameters))
+        records = await self.connection.fetch(compiled.sql, *compiled.arguments(parameters))
         return compiled.rows(records)
 
     async def execute(self, statement: Executable, parameters: Mapping[str, Any]) -> None:
         compiled = self._compiled(statement, parameters)
-        with self._watched():
-            await self.connection.execute(compiled.sql, *compiled.arguments(parameters))
+        await self.connection.execute(compiled.sql, *compiled.arguments(parameters))
 
     async def execute_many(
         self, statement: Executable, parameters: Sequence[Mapping[str, Any]]
@@ -243,30 +226,43 @@ class _DriverStatements:
         if not parameters:
             return
         compiled = self._compiled(statement, parameters[0])
-        arguments = [compiled.arguments(one) for one in parameters]
-        with self._watched():
-            await self.connection.executemany(compiled.sql, arguments)
-
-
-def _leaves_connection_usable(error: BaseException) -> bool:
-    """A server-side SQL error (a bad value, a constraint) leaves the connection usable;
-    a dropped socket, a cancelled query, a timeout or a server shutdown may not."""
-    return isinstance(error, asyncpg.PostgresError) and not is_database_unavailable(error)
+        await self.connection.executemany(
+            compiled.sql, [compiled.arguments(one) for one in parameters]
+        )
 
 
 @asynccontextmanager
 async def _driver_connection(engine: AsyncEngine) -> AsyncIterator[_DriverStatements]:
-    """A pooled connection's asyncpg connection, given back (or discarded) at the end."""
+    """A pooled connection's asyncpg connection, given back (or discarded) at the end.
+
+    When the block fails because the database went away, the whole pool is
+    replaced (``engine.dispose()``), as SQLAlchemy invalidates its pool on a
+    disconnect: the other pooled connections are most likely dead too, and
+    each would otherwise fail one more request.
+    """
     pooled = await engine.raw_connection()
-    statements = _DriverStatements(pooled.driver_connection, engine.dialect)
+    failure: BaseException | None = None
     try:
-        yield statements
+        yield _DriverStatements(pooled.driver_connection, engine.dialect)
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
-        await greenlet_spawn(_give_back, pooled, statements.broken)
+        await greenlet_spawn(_give_back, pooled, failure)
+        if failure is not None and is_database_unavailable(failure):
+            await engine.dispose()
 
 
-def _give_back(pooled: PoolProxiedConnection, broken: bool) -> None:
-    """Return the connection to the pool, or close it if a call left it unusable."""
-    if broken:
+def _give_back(pooled: PoolProxiedConnection, failure: BaseException | None) -> None:
+    """Return the connection to the pool, or close it if ``failure`` may have left it unusable.
+
+    An error of ours (404, 412) or a server-side SQL error (a bad value, a
+    constraint) leaves the connection usable; a dropped socket, a cancelled
+    query, a timeout or a server shutdown may leave it mid-protocol.
+    """
+    usable = failure is None or isinstance(failure, ApiError)
+    if isinstance(failure, asyncpg.PostgresError):
+        usable = not is_database_unavailable(failure)
+    if not usable:
         pooled.invalidate()
     pooled.close()

@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
 
 from todo_api.auth.deps import AuthenticatedRoute, authorize_path_owner
-from todo_api.db import EngineDep, ReadEngineDep
+from todo_api.db import EngineDep
 from todo_api.errors import error_doc
 from todo_api.tasks import service
 from todo_api.tasks.models import (
@@ -94,7 +94,7 @@ def _task_response(stored: StoredTask, status_code: int = status.HTTP_200_OK) ->
     response_model=TaskPage,
 )
 async def list_tasks(
-    user_id: str, query: Annotated[TaskQuery, Query()], engine: ReadEngineDep
+    user_id: str, query: Annotated[TaskQuery, Query()], engine: EngineDep
 ) -> Response:
     tasks, total = await service.list_tasks(engine, user_id, query)
     return _json({"data": tasks, "total": total, "page": query.page, "page_size": query.page_size})
@@ -135,7 +135,7 @@ async def create_task(user_id: str, body: TaskCreate, engine: EngineDep) -> Resp
 async def get_task(
     user_id: str,
     task_id: TaskId,
-    engine: ReadEngineDep,
+    engine: EngineDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     stored = await service.get_task(engine, user_id, task_id)

@@ -278,8 +278,6 @@ async def list_tasks(
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of ``user_id``'s tasks and the number of all that match.
 
-    ``engine`` is the read engine (autocommit, ``db.read_engine``).
-
     Returns:
         ``(tasks, total)``: each task a dict of ``TaskPublic``'s fields, ready
         to serialise once (no model per row); a page past the end is ``([], total)``.
