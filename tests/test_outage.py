@@ -10,6 +10,7 @@ with every acknowledged task still there.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -89,4 +90,37 @@ def test_outage_answers_503_then_recovers_without_restart() -> None:
         assert all(t["tags"] == ["x"] for t in listed.json()["data"])
         assert client.post(tasks_url, json={"title": "after"}, headers=headers).status_code == 201
         assert client.post("/api/auth/login", json=credentials).status_code == 200
+        assert "Traceback" not in server.log()
+
+
+def test_restart_costs_at_most_one_503_not_one_per_pooled_connection() -> None:
+    """After a restart every pooled connection is dead; the first failure replaces the pool."""
+    with (
+        postgres_cluster() as cluster,
+        todo_api_server(
+            {
+                "DATABASE_URL": cluster.url,
+                "BETTER_AUTH_SECRET": SECRET,
+                "DB_CONNECT_TIMEOUT_SECONDS": "2",
+                "LOG_LEVEL": "warning",
+            }
+        ) as server,
+        httpx.Client(base_url=server.url, timeout=30.0) as client,
+    ):
+        signed_up = client.post(
+            "/api/auth/signup", json={"email": "restart@example.com", "password": "a-long-password"}
+        )
+        assert signed_up.status_code == 201, signed_up.text
+        user_id = signed_up.json()["data"]["user"]["id"]
+        headers = {"Authorization": f"Bearer {signed_up.json()['data']['access_token']}"}
+        tasks_url = f"/api/{user_id}/tasks"
+        with ThreadPoolExecutor(8) as threads:  # requests at once: several pooled connections
+            warm = list(threads.map(lambda _: client.get(tasks_url, headers=headers), range(64)))
+        assert {response.status_code for response in warm} == {200}
+
+        cluster.stop()
+        cluster.start()
+        statuses = [client.get(tasks_url, headers=headers).status_code for _ in range(6)]
+        assert statuses.count(503) <= 1, statuses
+        assert statuses[-5:] == [200] * 5, statuses
         assert "Traceback" not in server.log()
