@@ -356,8 +356,12 @@ class Explained:
 async def _capture_service_statements(
     database_url: str, user_id: str
 ) -> list[tuple[str, tuple[Any, ...]]]:
-    """Run the service's own ``list_tasks`` (default filters) and record its SQL."""
-    from sqlalchemy import event
+    """Run the service's own ``list_tasks`` (default filters) and record the SQL asyncpg sent.
+
+    The service hands its compiled statements to asyncpg (``todo_api.statements``),
+    so they are recorded with asyncpg's query logger on the pool's one connection.
+    """
+    from sqlalchemy.util import greenlet_spawn
 
     import todo_api.auth.models  # noqa: F401  (the users table, for the foreign keys)
     from todo_api.db import create_engine, normalise_database_url
@@ -367,15 +371,22 @@ async def _capture_service_statements(
     engine = create_engine(normalise_database_url(database_url), pool_size=1)
     captured: list[tuple[str, tuple[Any, ...]]] = []
 
-    def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_rest: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            captured.append((statement, tuple(parameters or ())))
+    def record(query: Any) -> None:
+        captured.append((query.query, tuple(query.args or ())))
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
-        await service.list_tasks(engine, user_id, TaskQuery())
+        pooled = await engine.raw_connection()  # the pool holds one: list_tasks gets it next
+        driver = pooled.driver_connection
+        await greenlet_spawn(pooled.close)
+        driver.add_query_logger(record)
+        try:
+            await service.list_tasks(engine, user_id, TaskQuery())
+        finally:
+            driver.remove_query_logger(record)
     finally:
         await engine.dispose()
+    if not captured:
+        raise RuntimeError("list_tasks sent no statement through asyncpg")
     return captured
 
 
@@ -383,13 +394,13 @@ async def explain_list(database_url: str, database_dsn: str, user_id: str) -> Ex
     """``EXPLAIN (ANALYZE, BUFFERS)`` of each statement of the first page of ``user_id``.
 
     The statements are the ones the service itself sends (captured from
-    SQLAlchemy while running ``service.list_tasks``). If that fails, the report
+    asyncpg while running ``service.list_tasks``). If that fails, the report
     says why and explains nothing: a hand-written stand-in would drift from
     what the service sends.
     """
     try:
         statements = await _capture_service_statements(database_url, user_id)
-        explained = Explained(source="captured from todo_api.tasks.service.list_tasks (SQLAlchemy)")
+        explained = Explained(source="captured from todo_api.tasks.service.list_tasks (asyncpg)")
     except Exception as exc:  # the benchmark must not depend on private details
         return Explained(source=f"not captured ({exc!r})")
     connection = await asyncpg.connect(database_dsn, timeout=10)
