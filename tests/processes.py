@@ -176,3 +176,68 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         with suppress(subprocess.CalledProcessError):  # already stopped
             cluster.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def pgbouncer_unavailable() -> str | None:
+    """Why a PgBouncer cannot be started here, or ``None``."""
+    if _pgbouncer_bin() is None:
+        return "pgbouncer is not installed (Debian package pgbouncer)"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "running as root without runuser to drop to the postgres user"
+    return None
+
+
+def _pgbouncer_bin() -> str | None:
+    return shutil.which("pgbouncer") or next(
+        (str(p) for p in (Path("/usr/sbin/pgbouncer"),) if p.exists()), None
+    )
+
+
+@contextmanager
+def pgbouncer(upstream_host: str, upstream_port: int, *, server_connections: int) -> Iterator[int]:
+    """A PgBouncer in transaction mode, as Neon's pooler runs, in front of a server.
+
+    ``server_connections`` per database and user, so that many clients share
+    few server connections. Trust authentication. Yields its port.
+    """
+    binary = _pgbouncer_bin()
+    assert binary is not None
+    directory = Path(tempfile.mkdtemp(prefix="todo-pgbouncer-"))
+    os.chmod(directory, 0o777)  # noqa: S103 - pgbouncer runs as postgres and logs here
+    port = free_port()
+    (directory / "users.txt").write_text('"postgres" ""\n')
+    config = directory / "pgbouncer.ini"
+    config.write_text(
+        "[databases]\n"
+        f"* = host={upstream_host} port={upstream_port}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {directory / 'users.txt'}\n"
+        f"pool_mode = transaction\ndefault_pool_size = {server_connections}\n"
+        "max_client_conn = 500\nignore_startup_parameters = extra_float_digits\n"
+        f"logfile = {directory / 'pgbouncer.log'}\n"
+    )
+    for path in directory.iterdir():
+        os.chmod(path, 0o644)
+    command = [binary, str(config)]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (directory / "pgbouncer.log").read_text(errors="replace")
+                raise RuntimeError(f"pgbouncer did not start:\n{log}")
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        if process.poll() is None:
+            process.kill()
+        shutil.rmtree(directory, ignore_errors=True)
