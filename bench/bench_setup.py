@@ -377,6 +377,7 @@ async def _capture_service_statements(
     try:
         pooled = await engine.raw_connection()  # the pool holds one: list_tasks gets it next
         driver = pooled.driver_connection
+        assert driver is not None
         await greenlet_spawn(pooled.close)
         driver.add_query_logger(record)
         try:
