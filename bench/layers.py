@@ -7,7 +7,8 @@ rounds, medians reported:
 
 * ``baseline``: ``bench/baseline/app.py`` (Starlette, asyncpg, orjson, PyJWT);
 * ``service functions``: the service's own ``tasks.service`` functions (its
-  SQLAlchemy statements and row handling) under a bare Starlette route with
+  statements, compiled by SQLAlchemy and run by asyncpg, and its row
+  handling) under a bare Starlette route with
   orjson, no authentication, no middleware: what the data layer costs;
 * ``+ FastAPI``: the same functions behind FastAPI routes with path
   parameter validation and a response dict, still no middleware or

@@ -118,7 +118,8 @@ def create_engine(
     connection, then gets 503 "busy". Connections are recycled within four
     minutes, under Neon's five-minute idle suspend, so a pooled connection
     does not outlive its server; a connection that died anyway fails one
-    request (503) and SQLAlchemy then invalidates the whole pool. ``pre_ping`` (opt-in,
+    request (503) and the whole pool is then renewed (by SQLAlchemy, or by
+    ``todo_api.statements`` for the task routes). ``pre_ping`` (opt-in,
     ``DB_POOL_PRE_PING``) instead tests each connection at checkout, which
     the asyncpg dialect does with three round trips (BEGIN, ping, ROLLBACK)
     on every request: measured in docs/benchmarks.md.
