@@ -1,10 +1,11 @@
 """Task storage: every query filters on ``user_id``, so another user's task is not found.
 
 Core statements on the SQLModel tables, straight into dicts (no ORM session,
-no identity map). A read is one statement on a connection in autocommit
-mode: a page, its tags and ``total`` come in one round trip. A write is one
-transaction (``engine.begin()``, the request's unit of work, committed before
-the route returns) that locks the row ``FOR UPDATE``, so an ``If-Match``
+no identity map), run by ``todo_api.statements`` (asyncpg on PostgreSQL). A
+read is one statement outside any transaction: a page, its tags and
+``total`` come in one round trip. A write is one transaction
+(``unit_of_work``, the request's unit of work, committed before the route
+returns) that locks the row ``FOR UPDATE``, so an ``If-Match``
 check and the update that follows are atomic (issue 4: of N concurrent
 writers with one ETag, exactly one wins).
 """
@@ -115,12 +116,11 @@ def etag_matches(header: str | None, etag: str, *, weak: bool) -> bool:
 
 # --- reads ------------------------------------------------------------------
 #
-# A read is one statement on a connection in autocommit mode: no ORM session,
-# no BEGIN/COMMIT, and one snapshot (a statement is atomic), so a page's
+# A read is one statement outside any transaction: no ORM session, no
+# BEGIN/COMMIT, and one snapshot (a statement is atomic), so a page's
 # ``total`` agrees with its rows and a task's ``ETag`` with its tags.
 # Statements are built once per shape with bound parameters and kept, so
-# SQLAlchemy neither rebuilds them nor recomputes their cache key per request
-# (docs/benchmarks.md has the figures).
+# each is compiled once per process (``statements.compiled_statement``).
 
 
 class _ListShape(NamedTuple):
@@ -321,7 +321,7 @@ def _task_fields(columns: Mapping[str, Any], tags: list[str]) -> dict[str, Any]:
 
 # --- writes -----------------------------------------------------------------
 #
-# Each write is one transaction on a connection (``engine.begin()``), the
+# Each write is one transaction on a connection (``unit_of_work``), the
 # request's unit of work: it commits before the route returns, so a client
 # that got 200/201 holds a durable write. The row is locked ``FOR UPDATE``
 # first, so the ``If-Match`` check and the update that follows are atomic.
