@@ -17,7 +17,8 @@ usual. Either way the service sees one interface, ``Statements``:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -248,9 +249,29 @@ async def _driver_connection(engine: AsyncEngine) -> AsyncIterator[_DriverStatem
         failure = exc
         raise
     finally:
-        await greenlet_spawn(_give_back, pooled, failure)
+        await _to_completion(greenlet_spawn(_give_back, pooled, failure))
         if failure is not None and is_database_unavailable(failure):
             await engine.dispose()
+
+
+async def _to_completion(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run ``cleanup`` to its end even if this task is cancelled meanwhile, then re-raise.
+
+    A connection's return to the pool must not be abandoned halfway (a client
+    that disconnects cancels its request's task): a pool without overflow
+    would lose that connection for good. SQLAlchemy guards its own
+    ``AsyncConnection`` exit the same way.
+    """
+    task = asyncio.ensure_future(cleanup)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as error:
+            cancelled = error
+    task.result()  # the cleanup's own error, if any
+    if cancelled is not None:
+        raise cancelled
 
 
 def _give_back(pooled: PoolProxiedConnection, failure: BaseException | None) -> None:
