@@ -94,7 +94,7 @@ def test_outage_answers_503_then_recovers_without_restart() -> None:
 
 
 def test_restart_costs_at_most_one_503_not_one_per_pooled_connection() -> None:
-    """After a restart every pooled connection is dead; the first failure replaces the pool."""
+    """After a restart every pooled connection is dead; the first failure discards them all."""
     with (
         postgres_cluster() as cluster,
         todo_api_server(

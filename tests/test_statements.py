@@ -1,18 +1,26 @@
-"""``todo_api.statements``: a connection's return to the pool survives cancellation.
+"""``todo_api.statements``: connections go back to the pool, or are discarded, whatever happens.
 
 A client that disconnects cancels its request's task, at any await, once or
 more. The pool has no overflow, so a connection whose return was abandoned
 halfway would be lost for good; the return runs to its end and the
-cancellation is raised after it.
+cancellation is raised after it. A connection the server dropped takes the
+older ones with it, but not those other requests are using.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+from uuid import uuid4
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
-from todo_api.statements import _to_completion
+from todo_api.db import DatabaseTarget, create_engine, normalise_database_url
+from todo_api.errors import is_database_unavailable
+from todo_api.statements import _to_completion, reading
 
 
 @pytest.mark.parametrize("cancels", [1, 3])
@@ -49,3 +57,62 @@ async def test_cleanup_errors_are_not_swallowed() -> None:
 
     with pytest.raises(RuntimeError, match="close failed"):
         await _to_completion(failing())
+
+
+async def test_a_lost_connection_discards_older_ones_without_leaking_those_in_use(
+    database_url: str, backend: str
+) -> None:
+    """One request's connection dies while another request holds a healthy one.
+
+    Every connection older than the failure is discarded, and the one in use
+    still goes back to the pool (and is closed with it) rather than being
+    orphaned on the server. ``gc`` is off, as the service freezes its
+    start-up objects, so nothing tidies an orphan up behind the pool's back.
+    """
+    if backend != "postgresql":
+        pytest.skip("asyncpg runs the statements on PostgreSQL only")
+    name = f"todo-statements-{uuid4().hex[:8]}"
+    direct = normalise_database_url(database_url)
+    target = DatabaseTarget(
+        url=direct.url,
+        connect_args={**direct.connect_args, "server_settings": {"application_name": name}},
+    )
+    engine = create_engine(target, pool_size=3)
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    observer = await asyncpg.connect(dsn)
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def holding_request() -> None:
+        async with reading(engine) as db:
+            await db.fetch(select(func.count().label("n")), {})
+            held.set()
+            await release.wait()
+
+    gc.disable()
+    try:
+        holder = asyncio.create_task(holding_request())
+        await held.wait()
+        ended = (asyncpg.AdminShutdownError, asyncpg.ConnectionDoesNotExistError)
+        with pytest.raises(ended):  # the server ends this request's connection
+            async with reading(engine) as db:
+                await db.fetch(select(func.pg_terminate_backend(func.pg_backend_pid())), {})
+        release.set()
+        await holder
+        async with reading(engine) as db:  # a fresh connection serves the next request
+            assert await db.fetch(select(func.count().label("n")), {}) == [{"n": 1}]
+        await engine.dispose()
+        left = await observer.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name
+        )
+        assert left == 0
+    finally:
+        gc.enable()
+        await observer.close()
+        await engine.dispose()
+
+
+def test_a_poolers_connection_errors_mean_the_database_is_unavailable() -> None:
+    """PgBouncer ends a connection with SQLSTATE class 08 (``query_wait_timeout`` is
+    08P01): a 503 and a discarded connection, not a 500 and a dead one pooled."""
+    assert is_database_unavailable(asyncpg.ProtocolViolationError("query_wait_timeout"))
+    assert not is_database_unavailable(asyncpg.UniqueViolationError("duplicate key value"))

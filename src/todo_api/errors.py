@@ -210,6 +210,9 @@ def is_database_unavailable(exc: BaseException) -> bool:
         return is_database_unavailable(exc.orig) if exc.orig is not None else False
     if isinstance(exc, OSError | TimeoutError | PoolTimeoutError | DisconnectionError):
         return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith("08"):
+        return True  # SQLSTATE class 08, connection exception (a pooler's included)
     name = type(exc).__name__
     if name == "InterfaceError" and "connection is closed" in str(exc):
         return True  # asyncpg, on a pooled connection the server has dropped

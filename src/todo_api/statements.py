@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]
+from cachetools import LRUCache
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
@@ -121,6 +122,7 @@ class CompiledStatement:
     turns a ``Priority`` into its rank and back, for example).
     """
 
+    statement: Executable
     sql: str
     compiled: SQLCompiler
     parameter_names: tuple[str, ...]
@@ -145,6 +147,7 @@ class CompiledStatement:
             for key, column in columns
         ]
         return cls(
+            statement=statement,
             sql=compiled.string,
             compiled=compiled,
             parameter_names=names,
@@ -178,26 +181,24 @@ class CompiledStatement:
         return rows
 
 
-_compiled: dict[tuple[int, str, tuple[str, ...]], CompiledStatement] = {}
-"""By statement (``id``), dialect and column keys. The statements are module
-constants or cached per shape (``lru_cache``), so there are few of them."""
-_kept_alive: dict[int, Executable] = {}
-"""Each compiled statement, so that its ``id`` is never reused by another object."""
+_compiled: LRUCache[tuple[int, str, tuple[str, ...]], CompiledStatement] = LRUCache(maxsize=256)
+"""By statement (``id``), dialect and column keys; each entry keeps its statement
+alive, so that an ``id`` in the cache is never another object's. Bounded: the
+list alone has hundreds of filter shapes, each compiled statement tens of kB."""
 
 
 def compiled_statement(
     statement: Executable, dialect: Dialect, column_keys: Sequence[str] = ()
 ) -> CompiledStatement:
-    """``statement`` compiled for ``dialect``, once per process.
+    """``statement`` compiled for ``dialect``, kept for the next execution.
 
     ``column_keys`` name the columns an ``INSERT`` or ``UPDATE`` sets (its
     parameters' names; others are ignored), as SQLAlchemy does per execution.
     """
     key = (id(statement), dialect.name, tuple(column_keys))
     found = _compiled.get(key)
-    if found is None:
+    if found is None or found.statement is not statement:
         found = _compiled[key] = CompiledStatement.of(statement, dialect, column_keys)
-        _kept_alive[id(statement)] = statement
     return found
 
 
@@ -234,13 +235,7 @@ class _DriverStatements:
 
 @asynccontextmanager
 async def _driver_connection(engine: AsyncEngine) -> AsyncIterator[_DriverStatements]:
-    """A pooled connection's asyncpg connection, given back (or discarded) at the end.
-
-    When the block fails because the database went away, the whole pool is
-    replaced (``engine.dispose()``), as SQLAlchemy invalidates its pool on a
-    disconnect: the other pooled connections are most likely dead too, and
-    each would otherwise fail one more request.
-    """
+    """A pooled connection's asyncpg connection, given back (or discarded) at the end."""
     pooled = await engine.raw_connection()
     failure: BaseException | None = None
     try:
@@ -249,9 +244,7 @@ async def _driver_connection(engine: AsyncEngine) -> AsyncIterator[_DriverStatem
         failure = exc
         raise
     finally:
-        await _to_completion(greenlet_spawn(_give_back, pooled, failure))
-        if failure is not None and is_database_unavailable(failure):
-            await engine.dispose()
+        await _to_completion(greenlet_spawn(_give_back, engine, pooled, failure))
 
 
 async def _to_completion(cleanup: Coroutine[Any, Any, None]) -> None:
@@ -274,16 +267,29 @@ async def _to_completion(cleanup: Coroutine[Any, Any, None]) -> None:
         raise cancelled
 
 
-def _give_back(pooled: PoolProxiedConnection, failure: BaseException | None) -> None:
-    """Return the connection to the pool, or close it if ``failure`` may have left it unusable.
+def _give_back(
+    engine: AsyncEngine, pooled: PoolProxiedConnection, failure: BaseException | None
+) -> None:
+    """Return the connection to the pool, or discard it if it may be unusable.
 
-    An error of ours (404, 412) or a server-side SQL error (a bad value, a
-    constraint) leaves the connection usable; a dropped socket, a cancelled
-    query, a timeout or a server shutdown may leave it mid-protocol.
+    When ``failure`` means the database went away, every connection made
+    before now is discarded at its next checkout, as SQLAlchemy's own
+    disconnect handling does (``Pool._invalidate``: a timestamp, no I/O, so
+    the connections other requests hold are not touched): they are most
+    likely dead too, and each would otherwise fail one more request.
+    Otherwise the connection is discarded if it is closed, still in a
+    transaction, or failed other than with an error of ours (404, 412) or a
+    server-side SQL error (a bad value, a constraint); a cancelled query or
+    a timeout may leave it mid-protocol.
     """
-    usable = failure is None or isinstance(failure, ApiError)
-    if isinstance(failure, asyncpg.PostgresError):
-        usable = not is_database_unavailable(failure)
-    if not usable:
+    if failure is not None and is_database_unavailable(failure):
+        engine.sync_engine.pool._invalidate(pooled, failure)  # this one and all older ones
+    elif not _usable(pooled.driver_connection, failure):
         pooled.invalidate()
     pooled.close()
+
+
+def _usable(connection: asyncpg.Connection, failure: BaseException | None) -> bool:
+    if connection.is_closed() or connection.is_in_transaction():
+        return False
+    return failure is None or isinstance(failure, ApiError | asyncpg.PostgresError)

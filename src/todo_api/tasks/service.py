@@ -120,7 +120,7 @@ def etag_matches(header: str | None, etag: str, *, weak: bool) -> bool:
 # BEGIN/COMMIT, and one snapshot (a statement is atomic), so a page's
 # ``total`` agrees with its rows and a task's ``ETag`` with its tags.
 # Statements are built once per shape with bound parameters and kept, so
-# each is compiled once per process (``statements.compiled_statement``).
+# each is compiled once and kept (``statements.compiled_statement``).
 
 
 class _ListShape(NamedTuple):
