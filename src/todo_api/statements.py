@@ -244,7 +244,11 @@ async def _driver_connection(engine: AsyncEngine) -> AsyncIterator[_DriverStatem
         failure = exc
         raise
     finally:
-        await _to_completion(greenlet_spawn(_give_back, engine, pooled, failure))
+        give_back = greenlet_spawn(_give_back, engine, pooled, failure)
+        if failure is None:
+            await give_back  # a healthy connection's return awaits nothing: no cancel lands
+        else:
+            await _to_completion(give_back)  # discarding may await a graceful close
 
 
 async def _to_completion(cleanup: Coroutine[Any, Any, None]) -> None:
