@@ -10,13 +10,21 @@ with every acknowledged task still there.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import pytest
 
 from tests.conftest import SECRET
-from tests.processes import postgres_cluster, postgres_cluster_unavailable, todo_api_server
+from tests.processes import (
+    PostgresCluster,
+    Server,
+    postgres_cluster,
+    postgres_cluster_unavailable,
+    todo_api_server,
+)
 
 _reason = postgres_cluster_unavailable()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
@@ -25,7 +33,9 @@ BOUND_SECONDS = 10.0
 """A 503 must come within this: the connect timeout is 2 s, not the OS default."""
 
 
-def test_outage_answers_503_then_recovers_without_restart() -> None:
+@contextmanager
+def served_by_own_cluster() -> Iterator[tuple[PostgresCluster, Server, httpx.Client]]:
+    """A cluster of the test's own, ``todo-api serve`` on it, and a client of that server."""
     with (
         postgres_cluster() as cluster,
         todo_api_server(
@@ -38,6 +48,11 @@ def test_outage_answers_503_then_recovers_without_restart() -> None:
         ) as server,
         httpx.Client(base_url=server.url, timeout=30.0) as client,
     ):
+        yield cluster, server, client
+
+
+def test_outage_answers_503_then_recovers_without_restart() -> None:
+    with served_by_own_cluster() as (cluster, server, client):
         credentials = {"email": "outage@example.com", "password": "a-long-password"}
         signed_up = client.post("/api/auth/signup", json=credentials)
         assert signed_up.status_code == 201, signed_up.text
@@ -95,18 +110,7 @@ def test_outage_answers_503_then_recovers_without_restart() -> None:
 
 def test_restart_costs_at_most_one_503_not_one_per_pooled_connection() -> None:
     """After a restart every pooled connection is dead; the first failure discards them all."""
-    with (
-        postgres_cluster() as cluster,
-        todo_api_server(
-            {
-                "DATABASE_URL": cluster.url,
-                "BETTER_AUTH_SECRET": SECRET,
-                "DB_CONNECT_TIMEOUT_SECONDS": "2",
-                "LOG_LEVEL": "warning",
-            }
-        ) as server,
-        httpx.Client(base_url=server.url, timeout=30.0) as client,
-    ):
+    with served_by_own_cluster() as (cluster, server, client):
         signed_up = client.post(
             "/api/auth/signup", json={"email": "restart@example.com", "password": "a-long-password"}
         )
