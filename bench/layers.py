@@ -112,7 +112,6 @@ def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
     """The service's functions under bare Starlette and under bare FastAPI (no auth)."""
     target = normalise_database_url(url)
     engine = create_engine(target, pool_size=20)
-    reader = engine
 
     def json(body: Any, status: int = 200) -> Response:
         return Response(
@@ -120,12 +119,12 @@ def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
         )
 
     async def list_route(request: Request) -> Response:
-        tasks, total = await service.list_tasks(reader, request.path_params["user_id"], TaskQuery())
+        tasks, total = await service.list_tasks(engine, request.path_params["user_id"], TaskQuery())
         return json({"data": tasks, "total": total, "page": 1, "page_size": 20})
 
     async def get_route(request: Request) -> Response:
         params = request.path_params
-        stored = await service.get_task(reader, params["user_id"], params["task_id"])
+        stored = await service.get_task(engine, params["user_id"], params["task_id"])
         return json({"data": stored.fields})
 
     async def create_route(request: Request) -> Response:
@@ -152,7 +151,7 @@ def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
 
     @fastapi.get("/api/{user_id}/tasks")
     async def fastapi_list(user_id: str) -> Response:
-        tasks, total = await service.list_tasks(reader, user_id, TaskQuery())
+        tasks, total = await service.list_tasks(engine, user_id, TaskQuery())
         return json({"data": tasks, "total": total, "page": 1, "page_size": 20})
 
     @fastapi.post("/api/{user_id}/tasks", status_code=201)
@@ -162,7 +161,7 @@ def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
 
     @fastapi.get("/api/{user_id}/tasks/{task_id}")
     async def fastapi_get(user_id: str, task_id: TaskIdParam) -> Response:
-        return json({"data": (await service.get_task(reader, user_id, task_id)).fields})
+        return json({"data": (await service.get_task(engine, user_id, task_id)).fields})
 
     @fastapi.patch("/api/{user_id}/tasks/{task_id}/complete")
     async def fastapi_complete(user_id: str, task_id: TaskIdParam) -> Response:

@@ -103,6 +103,20 @@ def todo_api_server(env: dict[str, str], *, workers: int = 1) -> Iterator[Server
         log_file.close()
 
 
+def _cannot_run_as_postgres() -> str | None:
+    """Why server programs cannot be run as the postgres user here, or ``None``."""
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "running as root without runuser to drop to the postgres user"
+    return None
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """``command`` as the postgres user when running as root (servers refuse root)."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
 def _postgres_bin() -> Path | None:
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
     return versions[-1].parent if versions else None
@@ -112,9 +126,7 @@ def postgres_cluster_unavailable() -> str | None:
     """Why a throwaway cluster cannot be made here, or ``None``."""
     if _postgres_bin() is None:
         return "PostgreSQL server binaries (initdb, pg_ctl) are not installed"
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        return "running as root without runuser to drop to the postgres user"
-    return None
+    return _cannot_run_as_postgres()
 
 
 @dataclass
@@ -137,9 +149,7 @@ class PostgresCluster:
         binary = _postgres_bin()
         assert binary is not None
         command = [str(binary / args[0]), *args[1:]]
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        subprocess.run(_as_postgres(command), check=True, capture_output=True, timeout=60)
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
@@ -182,9 +192,7 @@ def pgbouncer_unavailable() -> str | None:
     """Why a PgBouncer cannot be started here, or ``None``."""
     if _pgbouncer_bin() is None:
         return "pgbouncer is not installed (Debian package pgbouncer)"
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        return "running as root without runuser to drop to the postgres user"
-    return None
+    return _cannot_run_as_postgres()
 
 
 def _pgbouncer_bin() -> str | None:
@@ -219,10 +227,9 @@ def pgbouncer(upstream_host: str, upstream_port: int, *, server_connections: int
     )
     for path in directory.iterdir():
         os.chmod(path, 0o644)
-    command = [binary, str(config)]
-    if os.geteuid() == 0:
-        command = ["runuser", "-u", "postgres", "--", *command]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _as_postgres([binary, str(config)]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 20
         while True:

@@ -201,8 +201,11 @@ def is_database_unavailable(exc: BaseException) -> bool:
     """True when ``exc`` means "cannot reach the database", not a bug.
 
     Covers a refused or timed-out connect (``OSError``, ``TimeoutError``), a
-    connection dropped mid-request (DBAPI errors flagged as disconnects), and
-    an exhausted pool.
+    connection dropped mid-request (DBAPI errors flagged as disconnects,
+    asyncpg's "connection is closed"), an exhausted pool, and the server's
+    own word for it: an SQLSTATE in ``_UNAVAILABLE_SQLSTATES`` or of class 08,
+    connection exception (a pooler's included), whether asyncpg raised it
+    (``todo_api.statements``) or SQLAlchemy's adapter wraps it (``orig``).
     """
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
@@ -211,21 +214,17 @@ def is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OSError | TimeoutError | PoolTimeoutError | DisconnectionError):
         return True
     sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str) and sqlstate.startswith("08"):
-        return True  # SQLSTATE class 08, connection exception (a pooler's included)
-    name = type(exc).__name__
-    if name == "InterfaceError" and "connection is closed" in str(exc):
+    if isinstance(sqlstate, str) and (
+        sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+    ):
+        return True
+    if type(exc).__name__ == "InterfaceError" and "connection is closed" in str(exc):
         return True  # asyncpg, on a pooled connection the server has dropped
-    # asyncpg's connection-level errors, raised by it directly (``statements``)
-    # or reached through SQLAlchemy's adapter's ``orig``.
-    return name in {
-        "ConnectionDoesNotExistError",
-        "CannotConnectNowError",
-        "ConnectionFailureError",
-        "TooManyConnectionsError",
-        "AdminShutdownError",
-        "CrashShutdownError",
-    } or (exc.__cause__ is not None and is_database_unavailable(exc.__cause__))
+    return exc.__cause__ is not None and is_database_unavailable(exc.__cause__)
+
+
+_UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+"""Too many connections; admin shutdown, crash shutdown, cannot connect now."""
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
