@@ -12,12 +12,13 @@ does the work every implementation of the contract must do:
 * runs the statements the service sends (src/todo_api/tasks/service.py),
   written out as SQL:
   - list: one statement, the page (same filters, order, ``LIMIT``/``OFFSET``)
-    joined to its tags, ``total`` from a ``count(*)`` subquery; the count
-    alone only for an empty page past the first;
+    joined to its tags, ``total`` from the user's ``task_counts`` row (kept
+    by triggers) when the only filter is ``status``, else from a ``count(*)``
+    subquery; the total alone only for an empty page past the first;
   - get: one statement, the task joined to its tags;
-  - create (with tags), in a transaction: insert the task, upsert each tag
-    ``ON CONFLICT DO NOTHING`` and link each by name (``INSERT ... SELECT``),
-    both as one pipelined ``executemany``;
+  - create (with tags), in a transaction: upsert each tag ``ON CONFLICT DO
+    NOTHING`` (sorted), insert the task, link each tag by name (``INSERT ...
+    SELECT``); each ``executemany`` is pipelined;
   - complete (toggle), in a transaction: the task and its tags ``FOR UPDATE
     OF tasks``, then ``UPDATE``;
 * answers with the same JSON (``{"data": [...], "total", "page",
@@ -208,7 +209,11 @@ async def list_tasks(request: Request) -> Response:
             f"OR lower(tasks.description) LIKE '%' || lower(${n}) || '%' ESCAPE '/')"
         )
     conditions = " AND ".join(where)
-    count_sql = f"SELECT count(*) FROM tasks WHERE {conditions}"
+    if not tag and not (q and q.strip()):
+        counted = {"pending": "total - completed", "completed": "completed"}.get(status, "total")
+        count_sql = f"SELECT coalesce((SELECT {counted} FROM task_counts WHERE user_id = $1), 0)"
+    else:
+        count_sql = f"SELECT count(*) FROM tasks WHERE {conditions}"
     params += [page_size, (page - 1) * page_size]
     sql = (
         f"SELECT {PAGE_COLUMNS}, tags.name AS tag, ({count_sql}) AS total FROM ("
@@ -313,6 +318,8 @@ async def create_task(request: Request) -> Response:
     now = datetime.now(UTC)
     pool: asyncpg.Pool = request.app.state.pool
     async with pool.acquire() as connection, connection.transaction():
+        if tags:
+            await connection.executemany(UPSERT_TAG, [(user_id, tag) for tag in sorted(tags)])
         row = await connection.fetchrow(
             INSERT_TASK,
             user_id,
@@ -325,7 +332,6 @@ async def create_task(request: Request) -> Response:
             now,
         )
         if tags:
-            await connection.executemany(UPSERT_TAG, [(user_id, tag) for tag in tags])
             await connection.executemany(
                 LINK_TAG, [(row["id"], user_id, tag, n) for n, tag in enumerate(tags)]
             )

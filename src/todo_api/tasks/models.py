@@ -125,6 +125,24 @@ class Tag(SQLModel, table=True):
     name: str = Field(max_length=30)
 
 
+class TaskCount(SQLModel, table=True):
+    """How many tasks a user has, and how many of them are completed.
+
+    Kept by database triggers on ``tasks`` (migration 0002), in the same
+    transaction as the write, so a list without filters other than
+    ``status`` reads its ``total`` here in O(1) instead of counting every
+    task (docs/design.md, "Totals"). A user with no row has no tasks.
+    """
+
+    __tablename__ = "task_counts"
+
+    user_id: str = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    )
+    total: int = Field(sa_column=Column(BigInteger, nullable=False))
+    completed: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class TaskTag(SQLModel, table=True):
     """The task-tag link; ``position`` keeps the order in which the client gave the tags."""
 

@@ -43,6 +43,7 @@ from todo_api.tasks.models import (
     SortOrder,
     Tag,
     Task,
+    TaskCount,
     TaskCreate,
     TaskPublic,
     TaskQuery,
@@ -55,6 +56,7 @@ from todo_api.tasks.models import (
 TASKS: Table = Task.__table__  # type: ignore[attr-defined]
 TAGS: Table = Tag.__table__  # type: ignore[attr-defined]
 TASK_TAGS: Table = TaskTag.__table__  # type: ignore[attr-defined]
+COUNTS: Table = TaskCount.__table__  # type: ignore[attr-defined]
 """The SQLModel tables as Core ``Table`` objects: statements on them skip the ORM layer."""
 
 _TASK_COLUMNS = (
@@ -217,17 +219,35 @@ def _order(columns: Any, shape: _ListShape) -> tuple[ColumnElement[Any], ColumnE
     return primary, tie
 
 
+def _total(shape: _ListShape, conditions: list[ColumnElement[bool]]) -> ColumnElement[int]:
+    """The number of the user's tasks that match, as an uncorrelated scalar subquery.
+
+    With no filter but ``status``, it is read from the user's ``task_counts``
+    row (O(1), kept by triggers; migration 0002); otherwise it is a
+    ``count(*)`` of the matches.
+    """
+    if shape.priority or shape.tag or shape.q or shape.due_before or shape.due_after:
+        return select(func.count()).select_from(TASKS).where(*conditions).scalar_subquery()
+    counted = {
+        TaskStatus.all: COUNTS.c.total,
+        TaskStatus.completed: COUNTS.c.completed,
+        TaskStatus.pending: COUNTS.c.total - COUNTS.c.completed,
+    }[shape.status]
+    own = select(counted).where(COUNTS.c.user_id == bindparam("user_id")).scalar_subquery()
+    return func.coalesce(own, 0)
+
+
 @lru_cache(maxsize=1024)
 def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
-    """The page statement and the count statement of one list shape.
+    """The page statement and the total statement of one list shape.
 
     The page: the page's tasks (an index scan, ``LIMIT``/``OFFSET``) joined to
-    their tags, one row per task and tag, with ``total`` from an uncorrelated
-    count subquery (evaluated once per statement). The count alone serves a
-    page past the end, which has no row to carry ``total``.
+    their tags, one row per task and tag, with ``total`` (``_total``, evaluated
+    once per statement). The total alone serves a page past the end, which
+    has no row to carry it.
     """
     conditions = _list_conditions(shape)
-    count = select(func.count().label("total")).select_from(TASKS).where(*conditions)
+    total = _total(shape, conditions).label("total")
     page = (
         select(*_TASK_COLUMNS)
         .where(*conditions)
@@ -237,7 +257,7 @@ def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
         .subquery("page")
     )
     rows = (
-        select(page, TAGS.c.name.label("tag"), count.scalar_subquery().label("total"))
+        select(page, TAGS.c.name.label("tag"), total)
         .select_from(
             page.outerjoin(TASK_TAGS, TASK_TAGS.c.task_id == page.c.id).outerjoin(
                 TAGS, TAGS.c.id == TASK_TAGS.c.tag_id
@@ -245,7 +265,7 @@ def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
         )
         .order_by(*_order(page.c, shape), TASK_TAGS.c.position)
     )
-    return rows, count
+    return rows, select(total)
 
 
 _GET_TASK = (
@@ -283,7 +303,7 @@ async def list_tasks(
         to serialise once (no model per row); a page past the end is ``([], total)``.
     """
     shape = _shape_of(filters)
-    rows_statement, count_statement = _list_statements(shape)
+    rows_statement, total_statement = _list_statements(shape)
     parameters = _list_parameters(user_id, filters)
     async with reading(engine) as db:
         rows = await db.fetch(rows_statement, parameters)
@@ -292,7 +312,7 @@ async def list_tasks(
         elif filters.page == 1:
             total = 0
         else:
-            total = int((await db.fetch(count_statement, parameters))[0]["total"])
+            total = int((await db.fetch(total_statement, parameters))[0]["total"])
     return [task.fields for task in _tasks_with_tags(rows)], total
 
 
@@ -370,8 +390,9 @@ async def create_task(engine: AsyncEngine, user_id: str, data: TaskCreate) -> St
         "updated_at": now,
     }
     async with unit_of_work(engine) as db:
+        await _store_tags(db, user_id, data.tags)
         fields["id"] = (await db.fetch(_INSERT_TASK, fields))[0]["id"]
-        await _replace_tags(db, user_id, fields["id"], data.tags, new_task=True)
+        await _link_tags(db, user_id, fields["id"], data.tags)
     return _stored(fields, data.tags)
 
 
@@ -496,28 +517,35 @@ def _stored(task: dict[str, Any], tags: list[str]) -> StoredTask:
     return StoredTask(_task_fields(task, tags), task["version"])
 
 
-async def _replace_tags(
-    db: Statements,
-    user_id: str,
-    task_id: int,
-    names: Iterable[str],
-    *,
-    new_task: bool = False,
-) -> None:
+async def _replace_tags(db: Statements, user_id: str, task_id: int, names: list[str]) -> None:
     """Make the task's tags exactly ``names`` (already normalised), in that order."""
-    names = list(names)
-    if not new_task:
-        await db.execute(_DELETE_TASK_TAGS, {"task_id": task_id})
-    if not names:
-        return
-    await db.execute_many(
-        _insert_missing_tags(db.dialect),
-        [{"user_id": user_id, "name": name} for name in names],
-    )
-    await db.execute_many(
-        _LINK_TAG,
-        [
-            {"task_id": task_id, "user_id": user_id, "name": name, "position": position}
-            for position, name in enumerate(names)
-        ],
-    )
+    await db.execute(_DELETE_TASK_TAGS, {"task_id": task_id})
+    await _store_tags(db, user_id, names)
+    await _link_tags(db, user_id, task_id, names)
+
+
+async def _store_tags(db: Statements, user_id: str, names: list[str]) -> None:
+    """Insert those of ``user_id``'s tags ``names`` that do not exist yet.
+
+    In sorted order, so that two transactions that insert the same new tags
+    take their locks in one order (one waits for the other, neither
+    deadlocks), and before the write that takes the user's ``task_counts``
+    row (docs/design.md, "Totals").
+    """
+    if names:
+        await db.execute_many(
+            _insert_missing_tags(db.dialect),
+            [{"user_id": user_id, "name": name} for name in sorted(names)],
+        )
+
+
+async def _link_tags(db: Statements, user_id: str, task_id: int, names: list[str]) -> None:
+    """Link the task to its stored tags ``names``; a tag's position is its index."""
+    if names:
+        await db.execute_many(
+            _LINK_TAG,
+            [
+                {"task_id": task_id, "user_id": user_id, "name": name, "position": position}
+                for position, name in enumerate(names)
+            ],
+        )
