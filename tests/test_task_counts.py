@@ -192,13 +192,15 @@ async def test_a_create_counts_its_task_after_storing_its_tags(
     client: httpx.AsyncClient, alice: ApiUser, backend: str, app: Any, make_task: TaskFactory
 ) -> None:
     """A create and a completing PUT, both with the new tag ``x``, meet at the
-    user's ``task_counts`` row. Each takes that row after its tags, so neither
-    holds the row while it waits for a tag the other holds (a deadlock: one
-    of them would get a 500)."""
+    same ``task_counts`` row. Each takes that row after its tags (at commit),
+    so neither holds the row while it waits for a tag the other holds (a
+    deadlock: PostgreSQL would abort one of them, a 500)."""
     if backend != "postgresql":
         pytest.skip("SQLite has one writer at a time")
     engine: AsyncEngine = app.state.engine
-    task = await make_task(alice, title="to replace")
+    tasks = [await make_task(alice, title=f"task {n}") for n in range(8)]
+    # Ids are consecutive: the next task's id is tasks[0]'s plus 8, the same shard.
+    assert tasks[-1]["id"] - tasks[0]["id"] == 7
     lock_counts = text("SELECT 1 FROM task_counts WHERE user_id = :user_id FOR UPDATE")
     async with engine.connect() as holder, holder.begin():
         await holder.execute(lock_counts, {"user_id": alice.id})
@@ -210,12 +212,16 @@ async def test_a_create_counts_its_task_after_storing_its_tags(
         await locks_awaited(engine, 1)
         body = {"title": "replaced", "completed": True, "tags": ["x"]}
         replace = asyncio.create_task(
-            client.put(f"{alice.tasks_url}/{task['id']}", json=body, headers=alice.headers)
+            client.put(f"{alice.tasks_url}/{tasks[0]['id']}", json=body, headers=alice.headers)
         )
         await locks_awaited(engine, 2)
     created, replaced = await create, await replace
-    assert (created.status_code, replaced.status_code) == (201, 200), [created.text, replaced.text]
-    assert await totals(client, alice) == {"all": 2, "pending": 1, "completed": 1}
+    assert (created.status_code, replaced.status_code) == (201, 200), [
+        created.text,
+        replaced.text,
+    ]
+    assert created.json()["data"]["id"] == tasks[0]["id"] + 8
+    assert await totals(client, alice) == {"all": 9, "pending": 8, "completed": 1}
 
 
 # --- the migration ------------------------------------------------------------
@@ -280,7 +286,10 @@ def model_differences(database_url: str) -> list[Any]:
     return asyncio.run(go())
 
 
-COUNTS = "SELECT user_id, total, completed FROM task_counts ORDER BY user_id"
+COUNTS = (
+    "SELECT user_id, CAST(sum(total) AS BIGINT), CAST(sum(completed) AS BIGINT) "
+    "FROM task_counts GROUP BY user_id ORDER BY user_id"
+)
 NOW = datetime(2026, 11, 21, tzinfo=UTC).isoformat()
 
 

@@ -12,8 +12,8 @@ does the work every implementation of the contract must do:
 * runs the statements the service sends (src/todo_api/tasks/service.py),
   written out as SQL:
   - list: one statement, the page (same filters, order, ``LIMIT``/``OFFSET``)
-    joined to its tags, ``total`` from the user's ``task_counts`` row (kept
-    by triggers) when the only filter is ``status``, else from a ``count(*)``
+    joined to its tags, ``total`` summed from the user's ``task_counts``
+    rows (kept by triggers) when the only filter is ``status``, else from a ``count(*)``
     subquery; the total alone only for an empty page past the first;
   - get: one statement, the task joined to its tags;
   - create (with tags), in a transaction: upsert each tag ``ON CONFLICT DO
@@ -211,7 +211,10 @@ async def list_tasks(request: Request) -> Response:
     conditions = " AND ".join(where)
     if not tag and not (q and q.strip()):
         counted = {"pending": "total - completed", "completed": "completed"}.get(status, "total")
-        count_sql = f"SELECT coalesce((SELECT {counted} FROM task_counts WHERE user_id = $1), 0)"
+        count_sql = (
+            f"SELECT CAST(coalesce(sum({counted}), 0) AS BIGINT) FROM task_counts "
+            "WHERE user_id = $1"
+        )
     else:
         count_sql = f"SELECT count(*) FROM tasks WHERE {conditions}"
     params += [page_size, (page - 1) * page_size]

@@ -128,10 +128,11 @@ class Tag(SQLModel, table=True):
 class TaskCount(SQLModel, table=True):
     """How many tasks a user has, and how many of them are completed.
 
-    Kept by database triggers on ``tasks`` (migration 0002), in the same
-    transaction as the write, so a list without filters other than
-    ``status`` reads its ``total`` here in O(1) instead of counting every
-    task (docs/design.md, "Totals"). A user with no row has no tasks.
+    A sharded counter: a user's counts are the sums over their rows, one row
+    per ``shard`` (task id modulo 8) that has had a task. Kept by database
+    triggers on ``tasks`` (migration 0002) in the writing transaction, so a
+    list without filters other than ``status`` reads its ``total`` from at
+    most 8 rows instead of counting every task (docs/design.md, "Totals").
     """
 
     __tablename__ = "task_counts"
@@ -139,6 +140,7 @@ class TaskCount(SQLModel, table=True):
     user_id: str = Field(
         sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     )
+    shard: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
     total: int = Field(sa_column=Column(BigInteger, nullable=False))
     completed: int = Field(sa_column=Column(BigInteger, nullable=False))
 

@@ -222,8 +222,8 @@ def _order(columns: Any, shape: _ListShape) -> tuple[ColumnElement[Any], ColumnE
 def _total(shape: _ListShape, conditions: list[ColumnElement[bool]]) -> ColumnElement[int]:
     """The number of the user's tasks that match, as an uncorrelated scalar subquery.
 
-    With no filter but ``status``, it is read from the user's ``task_counts``
-    row (O(1), kept by triggers; migration 0002); otherwise it is a
+    With no filter but ``status``, it is the sum of the user's ``task_counts``
+    rows (at most 8, kept by triggers; migration 0002); otherwise it is a
     ``count(*)`` of the matches.
     """
     if shape.priority or shape.tag or shape.q or shape.due_before or shape.due_after:
@@ -233,8 +233,8 @@ def _total(shape: _ListShape, conditions: list[ColumnElement[bool]]) -> ColumnEl
         TaskStatus.completed: COUNTS.c.completed,
         TaskStatus.pending: COUNTS.c.total - COUNTS.c.completed,
     }[shape.status]
-    own = select(counted).where(COUNTS.c.user_id == bindparam("user_id")).scalar_subquery()
-    return func.coalesce(own, 0)
+    summed = func.coalesce(func.sum(counted), 0).cast(BigInteger)
+    return select(summed).where(COUNTS.c.user_id == bindparam("user_id")).scalar_subquery()
 
 
 @lru_cache(maxsize=1024)
