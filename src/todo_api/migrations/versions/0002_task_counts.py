@@ -1,3 +1,4 @@
+# ruff: noqa: S608 (DDL built from this file's own constants; nothing comes from outside)
 """Per-user task counts, kept by triggers, so an unfiltered list's ``total`` is O(1).
 
 Revision ID: 0002
