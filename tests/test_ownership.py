@@ -15,10 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter
 
 from tests.helpers import ApiUser, assert_error
-from todo_api.tasks.deps import OwnerDep, TaskRoute
 
 TaskFactory = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -234,18 +232,3 @@ async def test_path_owner_is_checked_before_body_query_and_task(
             assert_error(response, 403, "FORBIDDEN")
 
     assert await snapshot(client, alice) == before
-
-
-def test_a_task_route_without_the_owner_check_cannot_be_declared() -> None:
-    """Secure by default: a new task route that forgot ``OwnerDep`` fails at import,
-    before it could serve one user's tasks to another."""
-    router = APIRouter(prefix="/api/{user_id}/tasks", route_class=TaskRoute)
-
-    async def owned(owner: OwnerDep) -> None: ...
-
-    async def unowned(user_id: str) -> None: ...
-
-    router.get("/owned")(owned)
-    with pytest.raises(TypeError, match="must take an OwnerDep"):
-        router.get("/unowned")(unowned)
-    assert [route.path for route in router.routes] == ["/api/{user_id}/tasks/owned"]

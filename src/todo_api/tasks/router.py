@@ -1,8 +1,7 @@
 """The seven task routes of api.md ("Tasks"), all under ``/api/{user_id}/tasks``.
 
-Every route takes ``OwnerDep``, the authorized owner of the path (401, 403,
-429; ``TaskRoute`` refuses a route without it); ownership of each task lives
-in the service's queries (404 for another user's task).
+The path owner check (403) is one dependency on the router; ownership of
+each task lives in the service's queries (404 for another user's task).
 """
 
 from __future__ import annotations
@@ -10,11 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
 
+from todo_api.auth.deps import AuthenticatedRoute, authorize_path_owner
+from todo_api.db import EngineDep
 from todo_api.errors import error_doc
 from todo_api.tasks import service
-from todo_api.tasks.deps import OwnerDep, TaskRoute
 from todo_api.tasks.models import (
     MAX_INT64,
     CompleteRequest,
@@ -50,7 +50,8 @@ ETAG_HEADER: dict[str, Any] = {
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
-    route_class=TaskRoute,
+    route_class=AuthenticatedRoute,
+    dependencies=[Depends(authorize_path_owner)],
     responses=COMMON_ERRORS,
 )
 
@@ -92,8 +93,10 @@ def _task_response(stored: StoredTask, status_code: int = status.HTTP_200_OK) ->
     ),
     response_model=TaskPage,
 )
-async def list_tasks(owner: OwnerDep, query: Annotated[TaskQuery, Query()]) -> Response:
-    tasks, total = await service.list_tasks(owner.engine, owner.user_id, query)
+async def list_tasks(
+    user_id: str, query: Annotated[TaskQuery, Query()], engine: EngineDep
+) -> Response:
+    tasks, total = await service.list_tasks(engine, user_id, query)
     return _json({"data": tasks, "total": total, "page": query.page, "page_size": query.page_size})
 
 
@@ -114,10 +117,10 @@ async def list_tasks(owner: OwnerDep, query: Annotated[TaskQuery, Query()]) -> R
         **BODY_ERRORS,
     },
 )
-async def create_task(owner: OwnerDep, body: TaskCreate) -> Response:
-    stored = await service.create_task(owner.engine, owner.user_id, body)
+async def create_task(user_id: str, body: TaskCreate, engine: EngineDep) -> Response:
+    stored = await service.create_task(engine, user_id, body)
     response = _task_response(stored, status.HTTP_201_CREATED)
-    response.headers["Location"] = f"/api/{owner.user_id}/tasks/{stored.id}"
+    response.headers["Location"] = f"/api/{user_id}/tasks/{stored.id}"
     return response
 
 
@@ -130,11 +133,12 @@ async def create_task(owner: OwnerDep, body: TaskCreate) -> Response:
     responses={200: {"headers": ETAG_HEADER}, 304: {"description": "Not modified."}, **NOT_FOUND},
 )
 async def get_task(
-    owner: OwnerDep,
+    user_id: str,
     task_id: TaskId,
+    engine: EngineDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    stored = await service.get_task(owner.engine, owner.user_id, task_id)
+    stored = await service.get_task(engine, user_id, task_id)
     if etag_matches(if_none_match, stored.etag, weak=True):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": stored.etag})
     return _task_response(stored)
@@ -152,9 +156,13 @@ async def get_task(
     responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
 )
 async def replace_task(
-    owner: OwnerDep, task_id: TaskId, body: TaskCreate, if_match: IfMatch = None
+    user_id: str,
+    task_id: TaskId,
+    body: TaskCreate,
+    engine: EngineDep,
+    if_match: IfMatch = None,
 ) -> Response:
-    stored = await service.replace_task(owner.engine, owner.user_id, task_id, body, if_match)
+    stored = await service.replace_task(engine, user_id, task_id, body, if_match)
     return _task_response(stored)
 
 
@@ -170,9 +178,13 @@ async def replace_task(
     responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
 )
 async def update_task(
-    owner: OwnerDep, task_id: TaskId, body: TaskUpdate, if_match: IfMatch = None
+    user_id: str,
+    task_id: TaskId,
+    body: TaskUpdate,
+    engine: EngineDep,
+    if_match: IfMatch = None,
 ) -> Response:
-    stored = await service.update_task(owner.engine, owner.user_id, task_id, body, if_match)
+    stored = await service.update_task(engine, user_id, task_id, body, if_match)
     return _task_response(stored)
 
 
@@ -185,8 +197,10 @@ async def update_task(
     response_class=Response,
     responses={**NOT_FOUND, **PRECONDITION},
 )
-async def delete_task(owner: OwnerDep, task_id: TaskId, if_match: IfMatch = None) -> Response:
-    await service.delete_task(owner.engine, owner.user_id, task_id, if_match)
+async def delete_task(
+    user_id: str, task_id: TaskId, engine: EngineDep, if_match: IfMatch = None
+) -> Response:
+    await service.delete_task(engine, user_id, task_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -203,11 +217,12 @@ async def delete_task(owner: OwnerDep, task_id: TaskId, if_match: IfMatch = None
     responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
 )
 async def complete_task(
-    owner: OwnerDep,
+    user_id: str,
     task_id: TaskId,
+    engine: EngineDep,
     body: Annotated[CompleteRequest | None, Body()] = None,
     if_match: IfMatch = None,
 ) -> Response:
     completed = body.completed if body is not None else None
-    stored = await service.complete_task(owner.engine, owner.user_id, task_id, completed, if_match)
+    stored = await service.complete_task(engine, user_id, task_id, completed, if_match)
     return _task_response(stored)
