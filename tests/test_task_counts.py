@@ -188,13 +188,13 @@ async def test_a_create_inserts_its_new_tags_in_one_order(
     assert response.json()["data"]["tags"] == ["b", "a"]
 
 
-async def test_a_create_counts_its_task_after_storing_its_tags(
+async def test_a_create_and_a_put_of_one_new_tag_do_not_deadlock_on_the_counts(
     client: httpx.AsyncClient, alice: ApiUser, backend: str, app: Any, make_task: TaskFactory
 ) -> None:
     """A create and a completing PUT, both with the new tag ``x``, meet at the
-    same ``task_counts`` row. Each takes that row after its tags (at commit),
-    so neither holds the row while it waits for a tag the other holds (a
-    deadlock: PostgreSQL would abort one of them, a 500)."""
+    same ``task_counts`` row. Each takes that row last (at commit), so
+    neither holds it while it waits for a tag the other holds (a deadlock:
+    PostgreSQL would abort one of them, a 500)."""
     if backend != "postgresql":
         pytest.skip("SQLite has one writer at a time")
     engine: AsyncEngine = app.state.engine
@@ -235,11 +235,13 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[st
         return
     if not TEST_DATABASE_URL:
         pytest.skip("TEST_DATABASE_URL is not set")
-    server = make_url(TEST_DATABASE_URL)
+    server = normalise_database_url(TEST_DATABASE_URL)
     name = f"todo_api_migration_{uuid.uuid4().hex[:12]}"
 
     async def admin(statement: str) -> None:
-        engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
+        engine = create_async_engine(
+            server.url, connect_args=server.connect_args, isolation_level="AUTOCOMMIT"
+        )
         try:
             async with engine.connect() as connection:
                 await connection.execute(text(statement))
@@ -248,7 +250,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[st
 
     asyncio.run(admin(f"CREATE DATABASE {name}"))
     try:
-        yield server.set(database=name).render_as_string(hide_password=False)
+        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
 
@@ -288,8 +290,9 @@ def model_differences(database_url: str) -> list[Any]:
 
 COUNTS = (
     "SELECT user_id, CAST(sum(total) AS BIGINT), CAST(sum(completed) AS BIGINT) "
-    "FROM task_counts GROUP BY user_id ORDER BY user_id"
+    "FROM task_counts GROUP BY user_id HAVING sum(total) > 0 ORDER BY user_id"
 )
+"""Each user's counts; a user whose tasks are all gone may keep rows of zeros."""
 NOW = datetime(2026, 11, 21, tzinfo=UTC).isoformat()
 
 
@@ -328,6 +331,29 @@ def test_the_migration_counts_existing_tasks_and_the_triggers_keep_counting(
     run_sql(empty_database, "DELETE FROM tasks WHERE user_id = 'u1' AND completed")
     run_sql(empty_database, "DELETE FROM users WHERE id = 'u2'")
     assert run_sql(empty_database, COUNTS)[0] == [("u1", 2, 0), ("u3", 1, 1)]
+
+    # An operator's SQL: a task moved to another user, then one given a new id.
+    run_sql(
+        empty_database,
+        "UPDATE tasks SET user_id = 'u3' "
+        "WHERE id = (SELECT min(id) FROM tasks WHERE user_id = 'u1')",
+        "UPDATE tasks SET id = id + 1000 WHERE user_id = 'u3'",
+    )
+    assert run_sql(empty_database, COUNTS)[0] == [("u1", 1, 0), ("u3", 2, 1)]
+    # A user created, given a task and deleted in one transaction (a cascade).
+    run_sql(
+        empty_database,
+        f"INSERT INTO users (id, created_at, updated_at) VALUES ('u4', '{NOW}', '{NOW}')",
+        insert_task("u4", completed=True),
+        "DELETE FROM users WHERE id = 'u4'",
+    )
+    assert run_sql(empty_database, COUNTS)[0] == [("u1", 1, 0), ("u3", 2, 1)]
+    # Emptying the table: TRUNCATE on PostgreSQL (no row triggers), DELETE on SQLite.
+    emptied = (
+        "DELETE FROM tasks" if empty_database.startswith("sqlite") else "TRUNCATE tasks CASCADE"
+    )
+    run_sql(empty_database, emptied, insert_task("u1", completed=False))
+    assert run_sql(empty_database, COUNTS)[0] == [("u1", 1, 0)]
 
 
 def test_the_migration_downgrades_and_upgrades_again(empty_database: str) -> None:

@@ -528,9 +528,8 @@ async def _store_tags(db: Statements, user_id: str, names: list[str]) -> None:
     """Insert those of ``user_id``'s tags ``names`` that do not exist yet.
 
     In sorted order, so that two transactions that insert the same new tags
-    take their locks in one order (one waits for the other, neither
-    deadlocks), and before the write that takes the user's ``task_counts``
-    row (docs/design.md, "Totals").
+    take their locks in one order: one waits for the other, neither
+    deadlocks (docs/design.md, "Totals").
     """
     if names:
         await db.execute_many(
