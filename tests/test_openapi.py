@@ -167,6 +167,15 @@ async def test_task_operations_document_403_404_and_412(document: dict[str, Any]
             assert_error_response(operation, "412", where)
 
 
+async def test_path_parameters_come_in_the_order_of_the_path(document: dict[str, Any]) -> None:
+    """Generated clients take path parameters positionally, in the document's
+    order: ``getTask(userId, taskId)`` must not become ``getTask(taskId, userId)``."""
+    for method, path, operation in operations(document):
+        in_path = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
+        in_template = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        assert in_path == in_template, f"{method.upper()} {path}: {in_path}"
+
+
 async def test_task_id_is_a_positive_integer_in_the_document(document: dict[str, Any]) -> None:
     operation = document["paths"]["/api/{user_id}/tasks/{task_id}"]["get"]
     (task_id,) = [p for p in operation["parameters"] if p["name"] == "task_id"]
