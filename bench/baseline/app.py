@@ -13,8 +13,9 @@ does the work every implementation of the contract must do:
   written out as SQL:
   - list: one statement, the page (same filters, order, ``LIMIT``/``OFFSET``)
     joined to its tags, ``total`` summed from the user's ``task_counts``
-    rows (kept by triggers) when the only filter is ``status``, else from a ``count(*)``
-    subquery; the total alone only for an empty page past the first;
+    rows (kept by triggers) when the only filter is ``status``, else from a
+    ``count(*)`` subquery; the total alone only for an empty page past the
+    first;
   - get: one statement, the task joined to its tags;
   - create (with tags), in a transaction: upsert each tag ``ON CONFLICT DO
     NOTHING`` (sorted), insert the task, link each tag by name (``INSERT ...
