@@ -53,7 +53,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from todo_api.config import load_settings
+from todo_api.config import Settings, load_settings
 from todo_api.db import create_engine, normalise_database_url
 from todo_api.main import close_resources, create_app
 from todo_api.tasks import service
@@ -212,24 +212,41 @@ async def cpu_per_request(calls: Call, requests: int, concurrency: int) -> float
     return (time.process_time() - started) / (requests // concurrency * concurrency) * 1e6
 
 
-async def main(args: argparse.Namespace) -> None:
-    dsn = bs.admin_dsn(args.pg_url, DATABASE)
+async def seeded_database(pg_url: str) -> tuple[str, bs.SeedResult]:
+    """Recreate ``todo_bench_layers``, migrate it and seed a 1,000-task user to
+    read and another to write to: its SQLAlchemy URL and the seed."""
+    dsn = bs.admin_dsn(pg_url, DATABASE)
     url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-    await bs.recreate_database(args.pg_url, DATABASE)
+    await bs.recreate_database(pg_url, DATABASE)
     bs.migrate(url, dict(os.environ))
-    seeded = await bs.seed(dsn, {"u1k": 1000, "writer": 1000}, timedelta(hours=2))
+    return url, await bs.seed(dsn, {"u1k": 1000, "writer": 1000}, timedelta(hours=2))
 
-    os.environ.update({"DATABASE_URL": url, "BETTER_AUTH_SECRET": bs.BENCH_SECRET})
-    sys.path.insert(0, str(Path(__file__).parent / "baseline"))
-    import app as baseline  # reads the environment above when imported
 
-    settings = load_settings(
+def service_settings(url: str) -> Settings:
+    """The service's settings as the bench runs it: production, no effective rate limit."""
+    return load_settings(
         database_url=url,
         environment="production",
         better_auth_secret=bs.BENCH_SECRET,
         rate_limit_api="100000000/minute",
         log_level="warning",
     )
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--concurrency`` and ``--pg-url``, shared with ``route_cpu.py``."""
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
+
+
+async def main(args: argparse.Namespace) -> None:
+    url, seeded = await seeded_database(args.pg_url)
+
+    os.environ.update({"DATABASE_URL": url, "BETTER_AUTH_SECRET": bs.BENCH_SECRET})
+    sys.path.insert(0, str(Path(__file__).parent / "baseline"))
+    import app as baseline  # reads the environment above when imported
+
+    settings = service_settings(url)
     the_service = create_app(settings)
     no_middleware = create_app(settings)
     no_middleware.user_middleware.clear()  # before the first call builds the stack
@@ -278,8 +295,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=640, help="requests per measurement")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (median)")
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
+    add_common_arguments(parser)
     return parser.parse_args()
 
 

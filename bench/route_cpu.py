@@ -18,32 +18,25 @@ PostgreSQL server (``--pg-url``, loopback only), seeded as ``run.py`` does.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
-from datetime import timedelta
 
-import bench_setup as bs
 import uvloop
-from layers import DATABASE, SCENARIOS, cpu_per_request, scenario_calls
+from layers import (
+    SCENARIOS,
+    add_common_arguments,
+    cpu_per_request,
+    scenario_calls,
+    seeded_database,
+    service_settings,
+)
 
-from todo_api.config import load_settings
 from todo_api.main import close_resources, create_app
 
 
 async def main(args: argparse.Namespace) -> None:
-    dsn = bs.admin_dsn(args.pg_url, DATABASE)
-    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-    await bs.recreate_database(args.pg_url, DATABASE)
-    bs.migrate(url, dict(os.environ))
-    seeded = await bs.seed(dsn, {"u1k": 1000, "writer": 1000}, timedelta(hours=2))
-    settings = load_settings(
-        database_url=url,
-        environment="production",
-        better_auth_secret=bs.BENCH_SECRET,
-        rate_limit_api="100000000/minute",
-        log_level="warning",
-    )
+    url, seeded = await seeded_database(args.pg_url)
+    settings = service_settings(url)
     app = create_app(settings)
     try:
         call = scenario_calls(app, seeded.users, 1)[args.scenario]
@@ -65,8 +58,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("scenario", choices=SCENARIOS)
     parser.add_argument("--seconds", type=float, default=15.0, help="how long to loop")
     parser.add_argument("--requests", type=int, default=640, help="requests per batch")
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
+    add_common_arguments(parser)
     return parser.parse_args()
 
 
