@@ -1,10 +1,9 @@
 """Request-level guards: request ids, body limits, content types, headers, access log.
 
 Order, outermost first (see ``main.create_app``): request id → access log →
-CORS → response headers → early body limit → unhandled-error envelope →
-FastAPI. The streaming part of the body limit is Starlette's
-``RequestBodyLimitMiddleware``, mounted per route by FastAPI's
-``max_body_size``.
+CORS → response headers → early body limit → streaming body limit
+(Starlette's ``RequestBodyLimitMiddleware``, for bodies without a length)
+→ unhandled-error envelope → FastAPI.
 """
 
 from __future__ import annotations
