@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordBearer
+from fastapi.security.base import SecurityBase
 
 from todo_api.auth.service import UserProvisioner
 from todo_api.auth.tokens import Principal, TokenVerifier
@@ -67,23 +68,53 @@ async def api_rate_limit(request: Request, principal: CurrentPrincipal) -> None:
     await count_api_request(request, principal.user_id)
 
 
-async def authorize_path_owner(
-    request: Request, user_id: str, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> Principal:
-    """Router dependency of ``/api/{user_id}/...``, in api.md's order.
+class PathOwnerBearer(SecurityBase):
+    """The bearer scheme of the ``/api/{user_id}/...`` routes, as their one dependency.
 
-    One dependency rather than three (authenticate, owner, rate limit): FastAPI
-    solves each dependency per request, and this is the hot path.
+    Called per request, it checks in api.md's order: the bearer token (401),
+    then that the path's ``{user_id}`` is the token's ``sub`` (403), then the
+    user's ``RATE_LIMIT_API`` (429), and returns the caller. It reads the
+    token with ``oauth2_scheme`` and takes its model and name, so the
+    OpenAPI document shows one security scheme for every authenticated route.
 
-    Raises:
-        Unauthorized: no valid bearer token (401).
-        Forbidden: the path ``{user_id}`` is not the token's ``sub`` (403).
-        RateLimited: the user is over ``RATE_LIMIT_API`` (429).
+    One dependency with no parameters of its own, rather than three
+    (the bearer scheme, the owner check with a declared ``user_id``, the rate
+    limit): FastAPI solves each dependency and parameter per request, and
+    these are the hot path (docs/benchmarks.md). The routes declare
+    ``user_id`` themselves, so the document lists it in path order.
     """
-    principal = await authenticate(request, token)
-    check_path_owner(user_id, principal)
-    await count_api_request(request, principal.user_id)
-    return principal
+
+    def __init__(self, scheme: OAuth2PasswordBearer) -> None:
+        self.scheme = scheme
+        self.model = scheme.model
+        self.scheme_name = scheme.scheme_name
+
+    async def __call__(self, request: Request) -> Principal:
+        """The caller, authorized for the path's ``{user_id}``.
+
+        Raises:
+            Unauthorized: no valid bearer token (401).
+            Forbidden: the path ``{user_id}`` is not the token's ``sub`` (403).
+            RateLimited: the user is over ``RATE_LIMIT_API`` (429).
+        """
+        principal = await self.authorize(request)
+        await count_api_request(request, principal.user_id)
+        return principal
+
+    async def authorize(self, request: Request) -> Principal:
+        """Authentication and the owner check, without counting the request.
+
+        Raises:
+            Unauthorized: no valid bearer token (401).
+            Forbidden: the path ``{user_id}`` is not the token's ``sub`` (403).
+        """
+        principal = await authenticate(request, await self.scheme(request))
+        check_path_owner(request.path_params.get("user_id"), principal)
+        return principal
+
+
+path_owner = PathOwnerBearer(oauth2_scheme)
+"""The dependency of every ``/api/{user_id}/...`` route (see ``PathOwnerBearer``)."""
 
 
 class AuthenticatedRoute(JSONRoute):
@@ -101,9 +132,7 @@ class AuthenticatedRoute(JSONRoute):
             try:
                 return await handler(request)
             except (UnsupportedMediaType, MalformedBody):
-                token = await oauth2_scheme(request)
-                principal = await authenticate(request, token)
-                check_path_owner(request.path_params.get("user_id"), principal)
+                await path_owner.authorize(request)
                 raise
 
         return ordered

@@ -1,7 +1,15 @@
 """The seven task routes of api.md ("Tasks"), all under ``/api/{user_id}/tasks``.
 
-The path owner check (403) is one dependency on the router; ownership of
-each task lives in the service's queries (404 for another user's task).
+Authentication, the path owner check (403) and the rate limit are one
+dependency on the router, ``path_owner``; ownership of each task lives in
+the service's queries (404 for another user's task).
+
+The routes declare only what a client sends them (path, query, body) and
+read the rest from the request: the engine from ``app.state``, and the
+conditional headers ``If-Match`` and ``If-None-Match``, which carry no
+validation and are documented with ``openapi_extra``. Each declared
+dependency or parameter is solved by FastAPI per request, 5 % of a get's
+instructions each (docs/benchmarks.md, "Where the time goes").
 """
 
 from __future__ import annotations
@@ -9,10 +17,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 
-from todo_api.auth.deps import AuthenticatedRoute, authorize_path_owner
-from todo_api.db import EngineDep
+from todo_api.auth.deps import AuthenticatedRoute, path_owner
+from todo_api.db import app_engine
 from todo_api.errors import error_doc
 from todo_api.tasks import service
 from todo_api.tasks.models import (
@@ -51,15 +59,31 @@ router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
     route_class=AuthenticatedRoute,
-    dependencies=[Depends(authorize_path_owner)],
+    dependencies=[Depends(path_owner)],
     responses=COMMON_ERRORS,
 )
 
 TaskId = Annotated[int, Path(ge=1, le=MAX_INT64, description="The task's id.")]
-IfMatch = Annotated[
-    str | None,
-    Header(description="Write only if the task's ETag is still this one (else 412)."),
-]
+
+
+def _header_parameter(name: str, description: str) -> dict[str, Any]:
+    """``openapi_extra`` that documents an optional request header the route reads itself."""
+    parameter = {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+    return {"parameters": [parameter]}
+
+
+IF_MATCH = _header_parameter(
+    "If-Match", "Write only if the task's ETag is still this one (else 412)."
+)
+IF_NONE_MATCH = _header_parameter(
+    "If-None-Match", "Answer 304 without a body if the task's ETag is one of these."
+)
 
 
 def _json(body: Any, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
@@ -94,9 +118,9 @@ def _task_response(stored: StoredTask, status_code: int = status.HTTP_200_OK) ->
     response_model=TaskPage,
 )
 async def list_tasks(
-    user_id: str, query: Annotated[TaskQuery, Query()], engine: EngineDep
+    request: Request, user_id: str, query: Annotated[TaskQuery, Query()]
 ) -> Response:
-    tasks, total = await service.list_tasks(engine, user_id, query)
+    tasks, total = await service.list_tasks(app_engine(request), user_id, query)
     return _json({"data": tasks, "total": total, "page": query.page, "page_size": query.page_size})
 
 
@@ -117,8 +141,8 @@ async def list_tasks(
         **BODY_ERRORS,
     },
 )
-async def create_task(user_id: str, body: TaskCreate, engine: EngineDep) -> Response:
-    stored = await service.create_task(engine, user_id, body)
+async def create_task(request: Request, user_id: str, body: TaskCreate) -> Response:
+    stored = await service.create_task(app_engine(request), user_id, body)
     response = _task_response(stored, status.HTTP_201_CREATED)
     response.headers["Location"] = f"/api/{user_id}/tasks/{stored.id}"
     return response
@@ -131,15 +155,11 @@ async def create_task(user_id: str, body: TaskCreate, engine: EngineDep) -> Resp
     description="One task, with its `ETag`. `If-None-Match` with the current ETag gives 304.",
     response_model=TaskEnvelope,
     responses={200: {"headers": ETAG_HEADER}, 304: {"description": "Not modified."}, **NOT_FOUND},
+    openapi_extra=IF_NONE_MATCH,
 )
-async def get_task(
-    user_id: str,
-    task_id: TaskId,
-    engine: EngineDep,
-    if_none_match: Annotated[str | None, Header()] = None,
-) -> Response:
-    stored = await service.get_task(engine, user_id, task_id)
-    if etag_matches(if_none_match, stored.etag, weak=True):
+async def get_task(request: Request, user_id: str, task_id: TaskId) -> Response:
+    stored = await service.get_task(app_engine(request), user_id, task_id)
+    if etag_matches(request.headers.get("if-none-match"), stored.etag, weak=True):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": stored.etag})
     return _task_response(stored)
 
@@ -154,15 +174,14 @@ async def get_task(
     ),
     response_model=TaskEnvelope,
     responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
+    openapi_extra=IF_MATCH,
 )
 async def replace_task(
-    user_id: str,
-    task_id: TaskId,
-    body: TaskCreate,
-    engine: EngineDep,
-    if_match: IfMatch = None,
+    request: Request, user_id: str, task_id: TaskId, body: TaskCreate
 ) -> Response:
-    stored = await service.replace_task(engine, user_id, task_id, body, if_match)
+    stored = await service.replace_task(
+        app_engine(request), user_id, task_id, body, request.headers.get("if-match")
+    )
     return _task_response(stored)
 
 
@@ -176,15 +195,14 @@ async def replace_task(
     ),
     response_model=TaskEnvelope,
     responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
+    openapi_extra=IF_MATCH,
 )
 async def update_task(
-    user_id: str,
-    task_id: TaskId,
-    body: TaskUpdate,
-    engine: EngineDep,
-    if_match: IfMatch = None,
+    request: Request, user_id: str, task_id: TaskId, body: TaskUpdate
 ) -> Response:
-    stored = await service.update_task(engine, user_id, task_id, body, if_match)
+    stored = await service.update_task(
+        app_engine(request), user_id, task_id, body, request.headers.get("if-match")
+    )
     return _task_response(stored)
 
 
@@ -196,11 +214,12 @@ async def update_task(
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses={**NOT_FOUND, **PRECONDITION},
+    openapi_extra=IF_MATCH,
 )
-async def delete_task(
-    user_id: str, task_id: TaskId, engine: EngineDep, if_match: IfMatch = None
-) -> Response:
-    await service.delete_task(engine, user_id, task_id, if_match)
+async def delete_task(request: Request, user_id: str, task_id: TaskId) -> Response:
+    await service.delete_task(
+        app_engine(request), user_id, task_id, request.headers.get("if-match")
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -215,14 +234,16 @@ async def delete_task(
     ),
     response_model=TaskEnvelope,
     responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
+    openapi_extra=IF_MATCH,
 )
 async def complete_task(
+    request: Request,
     user_id: str,
     task_id: TaskId,
-    engine: EngineDep,
     body: Annotated[CompleteRequest | None, Body()] = None,
-    if_match: IfMatch = None,
 ) -> Response:
     completed = body.completed if body is not None else None
-    stored = await service.complete_task(engine, user_id, task_id, completed, if_match)
+    stored = await service.complete_task(
+        app_engine(request), user_id, task_id, completed, request.headers.get("if-match")
+    )
     return _task_response(stored)
