@@ -19,7 +19,7 @@ What one run does (docs/benchmarks.md has the reading of a full run):
 3. 1-connection runs of the 1k and 10k users' first page (latency without
    queueing), an open-loop fixed-rate run at half of the measured maximum
    rate (p99), EXPLAIN ANALYZE of the service's list query for the 10k user,
-   and optionally a py-spy profile of the service under list load.
+   and optionally a py-spy profile of the service under one scenario's load.
 4. The same with 2 workers for a subset of scenarios.
 5. Prints a Markdown report and writes it (and the raw numbers as JSON) to
    ``bench/results/<timestamp>.md``/``.json``.
@@ -499,7 +499,7 @@ def profile_service(
     args: argparse.Namespace,
     stamp: str,
 ) -> None:
-    """py-spy on the service's worker while wrk drives list_first; top functions by own time."""
+    """py-spy on the service's worker while wrk drives ``--py-spy-scenario``; top functions."""
     py_spy = shutil.which("py-spy")
     if py_spy is None:
         report.skipped.append(
@@ -507,13 +507,14 @@ def profile_service(
             "--py-spy 15`"
         )
         return
-    spec = spec_for(SCENARIOS["list_first"], users)
+    scenario = args.py_spy_scenario
+    spec = spec_for(SCENARIOS[scenario], users)
     seconds = args.py_spy
-    output = RESULTS_DIR / f"{stamp}-pyspy-list_first.txt"
+    output = RESULTS_DIR / f"{stamp}-pyspy-{scenario}.txt"
     command, env = bm.wrk_command(
         spec, server.base_url, args.connections, args.threads, seconds + 6
     )
-    log(f"py-spy: profiling the service worker for {seconds} s under list_first load")
+    log(f"py-spy: profiling the service worker for {seconds} s under {scenario} load")
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as load:
         time.sleep(3)
         worker = server.worker_pids()[0]
@@ -561,6 +562,7 @@ def profile_service(
         by_package[package_of(frame)] += count
     ours = [(f, c) for f, c in inclusive.most_common() if "todo_api/" in f and "cli.py" not in f]
     report.profile = {
+        "scenario": scenario,
         "file": str(output.relative_to(bm.REPO)),
         "samples": total,
         "seconds": seconds,
@@ -882,7 +884,7 @@ def render(report: Report) -> str:
         if report.profile:
             p = report.profile
             out += [
-                f"## py-spy: service worker under list_first load ({p['seconds']} s, "
+                f"## py-spy: service worker under {p['scenario']} load ({p['seconds']} s, "
                 f"{p['samples']} samples, raw stacks in `{p['file']}`)",
                 "",
                 "Top 15 by own time:",
@@ -993,7 +995,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=0,
         metavar="SECONDS",
-        help="profile the service under list load with py-spy (0: off)",
+        help="profile the service under load with py-spy (0: off)",
+    )
+    parser.add_argument(
+        "--py-spy-scenario",
+        choices=sorted(SCENARIOS),
+        default="list_first",
+        help="the load py-spy profiles under",
     )
     parser.add_argument(
         "--soak",
