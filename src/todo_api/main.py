@@ -18,7 +18,6 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from todo_api import __version__
 from todo_api.auth.router import me_router
@@ -31,7 +30,7 @@ from todo_api.errors import UnhandledErrorMiddleware, install_error_handlers
 from todo_api.health import router as health_router
 from todo_api.middleware import (
     AccessLogMiddleware,
-    ContentLengthLimitMiddleware,
+    BodyLimitMiddleware,
     ResponseHeadersMiddleware,
     is_sane_request_id,
     new_request_id,
@@ -105,8 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added innermost first: each add_middleware wraps everything added before it.
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes)
-    app.add_middleware(ContentLengthLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ResponseHeadersMiddleware)
     wildcard = "*" in settings.cors_origins
     app.add_middleware(
@@ -143,7 +141,7 @@ def serve_routes(app: FastAPI, routers: Sequence[APIRouter]) -> None:
     (docs/benchmarks.md, "Where the time goes"). These routers are complete
     as declared (prefix, tags, dependencies, route class, responses), so
     including them would add nothing; the body limit is a middleware of the
-    app's (``RequestBodyLimitMiddleware``). One thing an inclusion gives is not given here:
+    app's (``BodyLimitMiddleware``). One thing an inclusion gives is not given here:
     ``app.dependency_overrides`` do not reach these routes (apps are
     configured through ``Settings``, the tests included).
     """
