@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import make_settings
 from todo_api import __version__
 from todo_api.main import close_resources, create_app
+from todo_api.tasks.models import TaskQuery
 
 ERROR_REF = "#/components/schemas/ErrorBody"
 PUBLIC = {
@@ -192,6 +193,21 @@ async def test_conditional_headers_are_documented_where_they_are_honoured(
         if task_route and method == "get":
             expected = {"if-none-match"}
         assert headers == expected, f"{method.upper()} {path}: {headers}"
+
+
+async def test_list_documents_each_query_parameter(document: dict[str, Any]) -> None:
+    """The list validates its query string itself (``validated_query``); the
+    document still lists every parameter with its constraints."""
+    operation = document["paths"]["/api/{user_id}/tasks"]["get"]
+    in_query = {p["name"]: p for p in operation["parameters"] if p["in"] == "query"}
+
+    assert list(in_query) == list(TaskQuery.model_fields)
+    assert not any(p["required"] for p in in_query.values())
+    assert in_query["status"]["schema"]["enum"] == ["all", "pending", "completed"]
+    assert in_query["status"]["schema"]["default"] == "all"
+    assert in_query["page_size"]["schema"]["maximum"] == 100
+    assert in_query["tag"]["description"] == "Tasks carrying this tag."
+    assert "$ref" not in str(in_query)
 
 
 async def test_task_id_is_a_positive_integer_in_the_document(document: dict[str, Any]) -> None:

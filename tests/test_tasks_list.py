@@ -103,6 +103,28 @@ async def test_status_and_priority_filters(
     assert await listed_ids(client, alice, status="pending") == [high_one, done, low]
 
 
+async def test_repeated_parameter_takes_its_last_value_and_unknown_ones_are_ignored(
+    client: httpx.AsyncClient, alice: ApiUser, make_task: TaskFactory
+) -> None:
+    pending = (await make_task(alice, title="pending"))["id"]
+    done = (await make_task(alice, title="done", completed=True))["id"]
+
+    repeated = await client.get(
+        alice.tasks_url,
+        params=[("status", "pending"), ("status", "completed"), ("colour", "blue")],
+        headers=alice.headers,
+    )
+    invalid_last = await client.get(
+        alice.tasks_url, params=[("page", "1"), ("page", "0")], headers=alice.headers
+    )
+
+    assert repeated.status_code == 200, repeated.text
+    assert [task["id"] for task in repeated.json()["data"]] == [done]
+    assert invalid_last.status_code == 422
+    assert list(invalid_last.json()["field_errors"]) == ["page"]
+    assert pending != done
+
+
 async def test_tag_filter_matches_case_insensitively(
     client: httpx.AsyncClient, alice: ApiUser, make_task: TaskFactory
 ) -> None:

@@ -17,7 +17,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from todo_api.auth.deps import AuthenticatedRoute, path_owner
 from todo_api.db import app_engine
@@ -86,6 +88,54 @@ IF_NONE_MATCH = _header_parameter(
 )
 
 
+def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` that documents ``model``'s fields as query parameters.
+
+    For a route that validates its query string itself (``validated_query``):
+    one parameter per field, as FastAPI would list a declared query model,
+    with each field's schema and its enums written in place.
+    """
+    schema = model.model_json_schema()
+    definitions = schema.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            here = {key: inline(value) for key, value in node.items() if key != "$ref"}
+            if "$ref" in node:  # the definition, with what sits beside the reference
+                return {**inline(definitions[node["$ref"].rsplit("/", 1)[-1]]), **here}
+            return here
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, field in schema["properties"].items():
+        parameter = {"name": name, "in": "query", "required": name in required}
+        if "description" in field:
+            parameter["description"] = field["description"]
+        parameters.append({**parameter, "schema": inline(field)})
+    return {"parameters": parameters}
+
+
+def validated_query[Model: BaseModel](model: type[Model], request: Request) -> Model:
+    """The request's query string validated as ``model`` (last value of a repeated name).
+
+    What FastAPI does for ``Annotated[Model, Query()]``, without its
+    per-field extraction, which cost 14 % of a list request
+    (docs/benchmarks.md, "Where the time goes").
+
+    Raises:
+        RequestValidationError: a parameter is invalid; locations are
+            ``("query", name)``, as FastAPI's own (422 ``VALIDATION_ERROR``).
+    """
+    try:
+        return model.model_validate(request.query_params)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
 def _json(body: Any, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
     """``body`` as JSON, serialised once with orjson (UTC times end in ``Z``).
 
@@ -116,10 +166,10 @@ def _task_response(stored: StoredTask, status_code: int = status.HTTP_200_OK) ->
         "`due_date` sort last. A page past the end is an empty `data` with the true `total`."
     ),
     response_model=TaskPage,
+    openapi_extra=query_parameters(TaskQuery),
 )
-async def list_tasks(
-    request: Request, user_id: str, query: Annotated[TaskQuery, Query()]
-) -> Response:
+async def list_tasks(request: Request, user_id: str) -> Response:
+    query = validated_query(TaskQuery, request)
     tasks, total = await service.list_tasks(app_engine(request), user_id, query)
     return _json({"data": tasks, "total": total, "page": query.page, "page_size": query.page_size})
 
