@@ -16,11 +16,13 @@ import jwt
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.types import Message, Receive, Scope, Send
 
 from tests.conftest import SECRET, make_settings
 from tests.helpers import ApiUser, assert_error
 from todo_api.auth.service import new_user_id
 from todo_api.main import close_resources, create_app
+from todo_api.middleware import BodyLimitMiddleware, ResponseHeadersMiddleware
 
 GENERATED_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nope"
@@ -488,8 +490,8 @@ async def test_authenticated_responses_are_not_stored(
     me = await client.get("/api/auth/me", headers=alice.headers)
 
     assert response.status_code == status, response.text
-    assert "no-store" in response.headers["cache-control"]
-    assert "no-store" in me.headers["cache-control"]
+    assert response.headers.get_list("cache-control") == ["no-store"]
+    assert me.headers.get_list("cache-control") == ["no-store"]
 
 
 async def test_responses_with_a_token_are_not_stored(client: httpx.AsyncClient) -> None:
@@ -502,8 +504,63 @@ async def test_responses_with_a_token_are_not_stored(client: httpx.AsyncClient) 
 
     assert signup.status_code == 201, signup.text
     assert token.status_code == 200, token.text
-    assert "no-store" in signup.headers.get("cache-control", "")
-    assert "no-store" in token.headers.get("cache-control", "")
+    assert signup.headers.get_list("cache-control") == ["no-store"]
+    assert token.headers.get_list("cache-control") == ["no-store"]
+
+
+async def test_http2_body_without_a_length_is_still_counted() -> None:
+    """Under HTTP/2 a body needs neither ``Content-Length`` nor
+    ``Transfer-Encoding`` (RFC 9113 §8.1), so it is counted like a chunked one."""
+    sent: list[Message] = []
+    body = [{"type": "http.request", "body": b" " * 1024, "more_body": True}] * 3
+
+    async def read_all(scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> Message:
+        return body.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "http_version": "2", "method": "POST", "path": "/", "headers": []}
+    await BodyLimitMiddleware(read_all, max_body_bytes=2048)(scope, receive, send)
+
+    assert sent[0]["status"] == 413
+
+
+async def never_called(scope: Scope, receive: Receive, send: Send) -> None:
+    raise AssertionError("with_headers needs no app")
+
+
+def test_private_responses_carry_only_no_store() -> None:
+    middleware = ResponseHeadersMiddleware(never_called)
+    raw = [(b"Cache-Control", b"max-age=60"), (b"content-type", b"application/json")]
+
+    headers = middleware.with_headers(
+        raw, {"Cache-Control": "public", "RateLimit": '"api";r=1;t=2'}, private=True
+    )
+
+    names = [name for name, _ in headers]
+    assert [value for name, value in headers if name == b"cache-control"] == [b"no-store"]
+    assert (b"ratelimit", b'"api";r=1;t=2') in headers
+    assert len(names) == len(set(names)), names
+    assert all(name == name.lower() for name in names)
+
+
+def test_a_header_the_response_has_is_kept() -> None:
+    middleware = ResponseHeadersMiddleware(never_called)
+    raw = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"max-age=60")]
+
+    headers = middleware.with_headers(raw, None, private=False)
+
+    assert headers.count((b"x-content-type-options", b"nosniff")) == 1
+    assert (b"cache-control", b"max-age=60") in headers
+    assert (b"referrer-policy", b"no-referrer") in headers
+    assert not any(name == b"content-security-policy" for name, _ in headers)
 
 
 # --- CORS -----------------------------------------------------------------------------------

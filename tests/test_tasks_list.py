@@ -106,7 +106,7 @@ async def test_status_and_priority_filters(
 async def test_repeated_parameter_takes_its_last_value_and_unknown_ones_are_ignored(
     client: httpx.AsyncClient, alice: ApiUser, make_task: TaskFactory
 ) -> None:
-    pending = (await make_task(alice, title="pending"))["id"]
+    await make_task(alice, title="pending")
     done = (await make_task(alice, title="done", completed=True))["id"]
 
     repeated = await client.get(
@@ -122,7 +122,6 @@ async def test_repeated_parameter_takes_its_last_value_and_unknown_ones_are_igno
     assert [task["id"] for task in repeated.json()["data"]] == [done]
     assert invalid_last.status_code == 422
     assert list(invalid_last.json()["field_errors"]) == ["page"]
-    assert pending != done
 
 
 async def test_tag_filter_matches_case_insensitively(

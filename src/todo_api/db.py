@@ -239,7 +239,7 @@ def app_engine(request: Request) -> AsyncEngine:
     write through it with ``todo_api.statements``.
 
     A plain call, not a dependency: FastAPI solves each declared dependency
-    per request, 5 % of a get's instructions (docs/benchmarks.md).
+    per request, 5 % of a get's instructions (docs/benchmarks.md, "Before and after").
     """
     engine: AsyncEngine = request.app.state.engine
     return engine

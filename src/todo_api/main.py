@@ -138,12 +138,14 @@ def serve_routes(app: FastAPI, routers: Sequence[APIRouter]) -> None:
     Not ``app.include_router``: in FastAPI 0.165 an included router is a
     route of its own that matches each request twice, through a layer of
     effective route contexts, which cost 6 % of a get's instructions
-    (docs/benchmarks.md, "Where the time goes"). These routers are complete
+    (docs/benchmarks.md, "Before and after"). These routers are complete
     as declared (prefix, tags, dependencies, route class, responses), so
     including them would add nothing; the body limit is a middleware of the
     app's (``BodyLimitMiddleware``). One thing an inclusion gives is not given here:
     ``app.dependency_overrides`` do not reach these routes (apps are
-    configured through ``Settings``, the tests included).
+    configured through ``Settings``, the tests included). Call it before the
+    OpenAPI document is first built, as ``create_app`` does: FastAPI caches
+    the document.
     """
     app.router.routes[:0] = [route for router in routers for route in router.routes]
 

@@ -57,10 +57,11 @@ class BodyLimitMiddleware:
     authentication (api.md, "Details"). A chunked body (``Transfer-Encoding``,
     no length) is counted as it streams by Starlette's
     ``RequestBodyLimitMiddleware``, whose 413 is an ``HTTPException`` that the
-    error handlers write as the envelope. A request with neither header has
-    no body (RFC 9112 §6.3), and the server delivers no more than a declared
-    length, so those skip the counting, which cost 2.6 % of a get's
-    instructions (docs/benchmarks.md).
+    error handlers write as the envelope. An HTTP/1.x request with neither
+    header has no body (RFC 9112 §6.3), and the server delivers no more than
+    a declared length, so those skip the counting, which cost 2.6 % of a
+    get's instructions (docs/benchmarks.md, "Before and after"). Under HTTP/2
+    or 3 a body needs neither header, so every such request is counted.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -81,7 +82,7 @@ class BodyLimitMiddleware:
                 error = PayloadTooLarge(f"Request body is larger than {self.max_body_bytes} bytes")
                 await error_response(error)(scope, receive, send)
                 return
-            if chunked:
+            if chunked or scope.get("http_version") not in ("1.0", "1.1"):
                 await self.counted(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -141,12 +142,20 @@ class ResponseHeadersMiddleware:
         *,
         private: bool,
     ) -> list[tuple[bytes, bytes]]:
-        """The response's raw headers plus ours; a header the response already has is kept,
-        except ``Cache-Control`` on private responses, which is replaced."""
+        """The response's raw headers (``(name, value)`` byte pairs, names
+        lower-cased here) plus ours.
+
+        ``requested`` are the headers asked for with ``add_response_headers``
+        (names and values ``str``, Latin-1). A header the response already
+        has is kept, except ``Cache-Control`` on a private response, which
+        is ``no-store`` and nothing else.
+        """
         headers = [(name.lower(), value) for name, value in raw]
         if private:
             headers = [header for header in headers if header[0] != b"cache-control"]
         present = dict(headers)
+        if private:
+            present[b"cache-control"] = self.NO_STORE[1]  # nothing requested replaces it
         added = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in (requested or {}).items()

@@ -104,6 +104,10 @@ class PathOwnerBearer(SecurityBase):
     async def authorize(self, request: Request) -> Principal:
         """Authentication and the owner check, without counting the request.
 
+        A route without ``{user_id}`` in its path has no owner to check
+        (``AuthenticatedRoute`` calls this for ``/api/auth/me`` too); every
+        route with this dependency has one.
+
         Raises:
             Unauthorized: no valid bearer token (401).
             Forbidden: the path ``{user_id}`` is not the token's ``sub`` (403).

@@ -11,7 +11,7 @@ query string, validated as ``TaskQuery`` (``validated_query``). The last two
 are documented with ``openapi_extra``. FastAPI solves each declared
 dependency or parameter per request, 5 % of a get's instructions each, and
 its extraction of a query model was 14 % of a list's samples
-(docs/benchmarks.md, "Where the time goes").
+(docs/benchmarks.md, "Before and after" and "Where the time goes now").
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
 
     For a route that validates its query string itself (``validated_query``):
     one parameter per field, as FastAPI would list a declared query model,
-    with each field's schema and its enums written in place.
+    with each field's schema and the definitions it refers to (enums) written
+    in place. For flat models: a definition that refers to itself would not
+    end.
     """
     schema = model.model_json_schema()
     definitions = schema.get("$defs", {})
@@ -123,9 +125,10 @@ def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
 def validated_query[Model: BaseModel](model: type[Model], request: Request) -> Model:
     """The request's query string validated as ``model`` (last value of a repeated name).
 
-    What FastAPI does for ``Annotated[Model, Query()]``, without its
-    per-field extraction, which cost 14 % of a list request
-    (docs/benchmarks.md, "Where the time goes").
+    What FastAPI does for ``Annotated[Model, Query()]`` with fields that take
+    one value each (a list-typed field would get only the last value),
+    without its per-field extraction, which was 14 % of a list request's
+    samples (docs/benchmarks.md, "Where the time goes now").
 
     Raises:
         RequestValidationError: a parameter is invalid; locations are
