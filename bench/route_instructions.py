@@ -3,7 +3,7 @@
 CPU time per request moves by 10 % and more between runs on a shared
 machine (``route_cpu.py get`` read 648 to 903 µs for the same code within
 one session); the number of instructions a request executes moves by
-0.2 %. So a change to the request path is weighed here first, as a ratio
+0.6 % at most. So a change to the request path is weighed here first, as a ratio
 of instructions against the code before it, and then in ``run.py``.
 
     uv run python bench/route_instructions.py get [--requests 640] [--concurrency 8]
