@@ -37,8 +37,8 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -233,8 +233,23 @@ def service_settings(url: str) -> Settings:
     )
 
 
+@asynccontextmanager
+async def scenario_call(pg_url: str, scenario: str) -> AsyncIterator[Call]:
+    """One scenario's call into ``create_app()`` on a freshly seeded database
+    (``seeded_database``); the app's resources are closed at the end.
+
+    Shared by ``route_cpu.py`` and ``route_instructions.py``.
+    """
+    url, seeded = await seeded_database(pg_url)
+    app = create_app(service_settings(url))
+    try:
+        yield scenario_calls(app, seeded.users, 1)[scenario]
+    finally:
+        await close_resources(app)
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--concurrency`` and ``--pg-url``, shared with ``route_cpu.py``."""
+    """``--concurrency`` and ``--pg-url``, shared with the two ``route_*.py`` scripts."""
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
 

@@ -22,31 +22,16 @@ import statistics
 import time
 
 import uvloop
-from layers import (
-    SCENARIOS,
-    add_common_arguments,
-    cpu_per_request,
-    scenario_calls,
-    seeded_database,
-    service_settings,
-)
-
-from todo_api.main import close_resources, create_app
+from layers import SCENARIOS, add_common_arguments, cpu_per_request, scenario_call
 
 
 async def main(args: argparse.Namespace) -> None:
-    url, seeded = await seeded_database(args.pg_url)
-    settings = service_settings(url)
-    app = create_app(settings)
-    try:
-        call = scenario_calls(app, seeded.users, 1)[args.scenario]
+    async with scenario_call(args.pg_url, args.scenario) as call:
         await cpu_per_request(call, 200, args.concurrency)  # warm-up: pool, statement caches
         batches: list[float] = []
         until = time.monotonic() + args.seconds
         while time.monotonic() < until:
             batches.append(await cpu_per_request(call, args.requests, args.concurrency))
-    finally:
-        await close_resources(app)
     print(
         f"{args.scenario}: {statistics.median(batches):.1f} CPU µs per request "
         f"(median of {len(batches)} batches of {args.requests}, {args.concurrency} in flight)"

@@ -29,16 +29,7 @@ import tempfile
 from pathlib import Path
 
 import uvloop
-from layers import (
-    SCENARIOS,
-    add_common_arguments,
-    cpu_per_request,
-    scenario_calls,
-    seeded_database,
-    service_settings,
-)
-
-from todo_api.main import close_resources, create_app
+from layers import SCENARIOS, add_common_arguments, cpu_per_request, scenario_call
 
 CHILD = "ROUTE_INSTRUCTIONS_CHILD"
 
@@ -54,17 +45,12 @@ def callgrind_control(*arguments: str) -> None:
 
 async def count(args: argparse.Namespace) -> None:
     """In the child, under callgrind: instrument exactly the counted requests."""
-    url, seeded = await seeded_database(args.pg_url)
-    app = create_app(service_settings(url))
-    try:
-        call = scenario_calls(app, seeded.users, 1)[args.scenario]
+    async with scenario_call(args.pg_url, args.scenario) as call:
         await cpu_per_request(call, 20 * args.concurrency, args.concurrency)  # warm-up
         callgrind_control("--instr=on")
         await cpu_per_request(call, args.requests, args.concurrency)
         callgrind_control("--dump")
         callgrind_control("--instr=off")
-    finally:
-        await close_resources(app)
 
 
 def run_under_callgrind(args: argparse.Namespace) -> int:
