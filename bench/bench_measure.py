@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from todo_api.tasks.models import TaskPublic
+from todo_api.tasks.schemas import TaskPublic
 
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -358,34 +358,33 @@ async def _capture_service_statements(
 ) -> list[tuple[str, tuple[Any, ...]]]:
     """Run the service's own ``list_tasks`` (default filters) and record the SQL asyncpg sent.
 
-    The service hands its compiled statements to asyncpg (``todo_api.statements``),
+    The service hands its compiled statements to asyncpg (``todo_api.kit.database``),
     so they are recorded with asyncpg's query logger on the pool's one connection.
     """
-    from sqlalchemy.util import greenlet_spawn
-
     import todo_api.auth.models  # noqa: F401  (the users table, for the foreign keys)
-    from todo_api.db import create_engine, normalise_database_url
+    from todo_api.kit.database import Database
+    from todo_api.kit.database_url import normalise_database_url
+    from todo_api.kit.engine import create_engine
     from todo_api.tasks import service
-    from todo_api.tasks.models import TaskQuery
+    from todo_api.tasks.schemas import TaskQuery
 
-    engine = create_engine(normalise_database_url(database_url), pool_size=1)
+    database = Database(create_engine(normalise_database_url(database_url), pool_size=1))
     captured: list[tuple[str, tuple[Any, ...]]] = []
 
     def record(query: Any) -> None:
         captured.append((query.query, tuple(query.args or ())))
 
     try:
-        pooled = await engine.raw_connection()  # the pool holds one: list_tasks gets it next
-        driver = pooled.driver_connection
+        async with database.engine.connect() as connection:  # the pool's one: list_tasks' next
+            driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
-        await greenlet_spawn(pooled.close)
         driver.add_query_logger(record)
         try:
-            await service.list_tasks(engine, user_id, TaskQuery())
+            await service.list_tasks(database, user_id, TaskQuery())
         finally:
             driver.remove_query_logger(record)
     finally:
-        await engine.dispose()
+        await database.dispose()
     if not captured:
         raise RuntimeError("list_tasks sent no statement through asyncpg")
     return captured

@@ -54,10 +54,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from todo_api.config import Settings, load_settings
-from todo_api.db import create_engine, normalise_database_url
+from todo_api.kit.conditional import UNCONDITIONAL
+from todo_api.kit.database import Database
+from todo_api.kit.database_url import normalise_database_url
+from todo_api.kit.engine import create_engine
 from todo_api.main import close_resources, create_app
 from todo_api.tasks import service
-from todo_api.tasks.models import TaskCreate, TaskQuery
+from todo_api.tasks.schemas import TaskCreate, TaskQuery
 
 ASGIApp = Callable[..., Awaitable[None]]
 Call = Callable[[], Awaitable[int]]
@@ -111,7 +114,7 @@ def asgi_caller(app: ASGIApp) -> Callable[..., Awaitable[int]]:
 def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
     """The service's functions under bare Starlette and under bare FastAPI (no auth)."""
     target = normalise_database_url(url)
-    engine = create_engine(target, pool_size=20)
+    database = Database(create_engine(target, pool_size=20))
 
     def json(body: Any, status: int = 200) -> Response:
         return Response(
@@ -119,23 +122,25 @@ def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
         )
 
     async def list_route(request: Request) -> Response:
-        tasks, total = await service.list_tasks(engine, request.path_params["user_id"], TaskQuery())
+        tasks, total = await service.list_tasks(
+            database, request.path_params["user_id"], TaskQuery()
+        )
         return json({"data": tasks, "total": total, "page": 1, "page_size": 20})
 
     async def get_route(request: Request) -> Response:
         params = request.path_params
-        stored = await service.get_task(engine, params["user_id"], params["task_id"])
+        stored = await service.get_task(database, params["user_id"], params["task_id"])
         return json({"data": stored.fields})
 
     async def create_route(request: Request) -> Response:
         data = TaskCreate.model_validate_json(await request.body())
-        stored = await service.create_task(engine, request.path_params["user_id"], data)
+        stored = await service.create_task(database, request.path_params["user_id"], data)
         return json({"data": stored.fields}, 201)
 
     async def complete_route(request: Request) -> Response:
         params = request.path_params
         stored = await service.complete_task(
-            engine, params["user_id"], params["task_id"], None, None
+            database, params["user_id"], params["task_id"], None, UNCONDITIONAL
         )
         return json({"data": stored.fields})
 
@@ -151,24 +156,24 @@ def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
 
     @fastapi.get("/api/{user_id}/tasks")
     async def fastapi_list(user_id: str) -> Response:
-        tasks, total = await service.list_tasks(engine, user_id, TaskQuery())
+        tasks, total = await service.list_tasks(database, user_id, TaskQuery())
         return json({"data": tasks, "total": total, "page": 1, "page_size": 20})
 
     @fastapi.post("/api/{user_id}/tasks", status_code=201)
     async def fastapi_create(user_id: str, body: TaskCreate) -> Response:
-        stored = await service.create_task(engine, user_id, body)
+        stored = await service.create_task(database, user_id, body)
         return json({"data": stored.fields}, 201)
 
     @fastapi.get("/api/{user_id}/tasks/{task_id}")
     async def fastapi_get(user_id: str, task_id: TaskIdParam) -> Response:
-        return json({"data": (await service.get_task(engine, user_id, task_id)).fields})
+        return json({"data": (await service.get_task(database, user_id, task_id)).fields})
 
     @fastapi.patch("/api/{user_id}/tasks/{task_id}/complete")
     async def fastapi_complete(user_id: str, task_id: TaskIdParam) -> Response:
-        stored = await service.complete_task(engine, user_id, task_id, None, None)
+        stored = await service.complete_task(database, user_id, task_id, None, UNCONDITIONAL)
         return json({"data": stored.fields})
 
-    return starlette, fastapi, engine
+    return starlette, fastapi, database
 
 
 def scenario_calls(app: ASGIApp, users: dict[str, bs.BenchUser], seed: int) -> dict[str, Call]:
@@ -265,7 +270,7 @@ async def main(args: argparse.Namespace) -> None:
     the_service = create_app(settings)
     no_middleware = create_app(settings)
     no_middleware.user_middleware.clear()  # before the first call builds the stack
-    starlette, fastapi, functions_engine = functions_apps(url)
+    starlette, fastapi, functions_database = functions_apps(url)
     baseline_lifespan: AbstractAsyncContextManager[None] = baseline.lifespan(baseline.app)
     await baseline_lifespan.__aenter__()
     apps: dict[str, ASGIApp] = {
@@ -292,7 +297,7 @@ async def main(args: argparse.Namespace) -> None:
         await baseline_lifespan.__aexit__(None, None, None)
         await close_resources(the_service)
         await close_resources(no_middleware)
-        await functions_engine.dispose()
+        await functions_database.dispose()
 
     print(
         f"\nCPU µs per request, in-process, {args.concurrency} concurrent, "

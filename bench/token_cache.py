@@ -23,9 +23,10 @@ from sqlalchemy import insert
 from todo_api.auth.models import User
 from todo_api.auth.tokens import issue_access_token
 from todo_api.config import load_settings
-from todo_api.db import utcnow
+from todo_api.kit.columns import utcnow
 from todo_api.main import close_resources, create_app
 from todo_api.migrate import upgrade_to_head
+from todo_api.resources import app_resources
 from todo_api.tasks.models import Priority, Task
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -103,7 +104,7 @@ async def main(requests: int, rounds: int) -> None:
     await asyncio.to_thread(upgrade_to_head, url)
     settings = load_settings(database_url=url, environment="test", better_auth_secret=SECRET)
     app = create_app(settings)
-    async with app.state.engine.begin() as connection:
+    async with app_resources(app).database.engine.begin() as connection:
         now = utcnow()
         await connection.execute(
             insert(User.__table__).values(  # type: ignore[attr-defined]

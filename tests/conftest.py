@@ -19,14 +19,15 @@ from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from tests.helpers import ApiUser
+from tests.helpers import ApiUser, sessionmaker_of
 from todo_api.auth.models import User
 from todo_api.auth.service import new_user_id
 from todo_api.auth.tokens import issue_access_token
 from todo_api.config import Settings, load_settings
-from todo_api.db import utcnow
+from todo_api.kit.columns import utcnow
 from todo_api.main import close_resources, create_app
 from todo_api.migrate import upgrade_to_head
+from todo_api.resources import app_resources
 
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
@@ -86,7 +87,7 @@ async def app(database_url: str, settings_overrides: dict[str, Any]) -> AsyncIte
     try:
         yield application
     finally:
-        async with application.state.engine.begin() as connection:
+        async with app_resources(application).database.engine.begin() as connection:
             for table in reversed(SQLModel.metadata.sorted_tables):
                 await connection.execute(delete(table))
         await close_resources(application)
@@ -113,11 +114,11 @@ def make_user(app: Any) -> UserFactory:
         counter += 1
         user_id = new_user_id()
         email = email or f"user{counter}-{user_id[:6].lower()}@example.com"
-        async with app.state.sessionmaker.begin() as session:
+        async with sessionmaker_of(app).begin() as session:
             now = utcnow()
             session.add(User(id=user_id, email=email, name=name, created_at=now, updated_at=now))
         token, _ = issue_access_token(
-            user_id=user_id, email=email, name=name, settings=app.state.settings
+            user_id=user_id, email=email, name=name, settings=app_resources(app).settings
         )
         return ApiUser(id=user_id, email=email, token=token)
 

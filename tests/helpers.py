@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: the test user handle and the error-envelope assertion."""
+"""Helpers shared by the tests: the test user handle, the error-envelope assertion,
+and an ORM session on the app's database for set-up and inspection."""
 
 from __future__ import annotations
 
@@ -6,6 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from todo_api.resources import app_resources
+
+
+def sessionmaker_of(app: FastAPI) -> async_sessionmaker[AsyncSession]:
+    """ORM sessions on ``app``'s engine, for tests that set rows up or read them directly."""
+    return async_sessionmaker(app_resources(app).database.engine, expire_on_commit=False)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlmodel import select
 
 from tests.conftest import UserFactory
-from tests.helpers import ApiUser, assert_error
+from tests.helpers import ApiUser, assert_error, sessionmaker_of
 from todo_api.auth.models import User
 from todo_api.auth.service import new_user_id
-from todo_api.db import utcnow
+from todo_api.kit.columns import utcnow
+from todo_api.resources import app_resources
 
 SIGNUP = "/api/auth/signup"
 LOGIN = "/api/auth/login"
@@ -97,7 +98,7 @@ async def registered(app: FastAPI, password_hash: str) -> ApiUser:
     """An account with ``PASSWORD``, stored directly (as signup would store it)."""
     user_id = new_user_id()
     now = utcnow()
-    async with app.state.sessionmaker.begin() as session:
+    async with sessionmaker_of(app).begin() as session:
         session.add(
             User(
                 id=user_id,
@@ -118,7 +119,7 @@ def argon2_verifications(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> list[
     The spy sits on the Argon2 hasher itself, which both pwdlib's ``verify``
     (unknown email, dummy hash) and ``verify_and_update`` (known email) call.
     """
-    hasher = app.state.passwords._hasher.current_hasher
+    hasher = app_resources(app).passwords._hasher.current_hasher
     real_verify: Callable[[str | bytes, str | bytes], bool] = hasher.verify
     calls: list[str] = []
 
@@ -240,7 +241,7 @@ async def test_signup_stores_an_argon2id_hash_that_login_accepts(
     signup = await client.post(SIGNUP, json={"email": "Lin@Example.com", "password": PASSWORD})
     assert signup.status_code == 201, signup.text
     user_id = signup.json()["data"]["user"]["id"]
-    async with app.state.sessionmaker() as session:
+    async with sessionmaker_of(app)() as session:
         stored = (await session.execute(select(User).where(User.id == user_id))).scalar_one()
 
     login = await client.post(LOGIN, json={"email": "lin@example.com", "password": PASSWORD})

@@ -32,8 +32,9 @@ from tests.betterauth.harness import BetterAuthServer, better_auth_server, node_
 from tests.conftest import TEST_DATABASE_URL, make_settings
 from tests.helpers import assert_error
 from todo_api.config import Settings
-from todo_api.db import normalise_database_url
+from todo_api.kit.database_url import normalise_database_url
 from todo_api.main import close_resources, create_app
+from todo_api.resources import app_resources
 
 BA_SECRET = "better-auth-shared-secret-" + "x" * 24
 BA_SCHEMA = "better_auth"
@@ -193,7 +194,7 @@ async def test_unknown_kid_flood_refetches_once_per_cooldown(
     async def count(request: httpx.Request) -> None:
         fetches.append(str(request.url))
 
-    app.state.http_client.event_hooks["request"].append(count)
+    app_resources(app).http_client.event_hooks["request"].append(count)
     assert (await client.get(url, headers=_bearer(good))).status_code == 200
     _, payload, signature = good.split(".")
     for n in range(20):

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import make_settings
-from todo_api.db import DatabaseTarget, direct_host_url, normalise_database_url
+from todo_api.kit.database_url import DatabaseTarget, direct_host_url, normalise_database_url
 from todo_api.main import close_resources, create_app
 
 NEON = (

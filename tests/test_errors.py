@@ -21,8 +21,8 @@ from starlette.types import Message, Receive, Scope, Send
 from tests.conftest import SECRET, make_settings
 from tests.helpers import ApiUser, assert_error
 from todo_api.auth.service import new_user_id
+from todo_api.kit.middleware import BodyLimitMiddleware, ResponseHeadersMiddleware
 from todo_api.main import close_resources, create_app
-from todo_api.middleware import BodyLimitMiddleware, ResponseHeadersMiddleware
 
 GENERATED_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 UNREACHABLE_DATABASE = "postgresql://postgres@127.0.0.1:1/nope"

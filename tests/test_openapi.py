@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import make_settings
 from todo_api import __version__
 from todo_api.main import close_resources, create_app
-from todo_api.tasks.models import TaskQuery
+from todo_api.tasks.schemas import TaskQuery
 
 ERROR_REF = "#/components/schemas/ErrorBody"
 PUBLIC = {

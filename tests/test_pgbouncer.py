@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -22,7 +23,11 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import TEST_DATABASE_URL, UserFactory
 from tests.processes import pgbouncer, pgbouncer_unavailable
-from todo_api.db import DatabaseTarget, create_engine, normalise_database_url
+from todo_api.auth.service import UserProvisioner
+from todo_api.kit.database import Database
+from todo_api.kit.database_url import DatabaseTarget, normalise_database_url
+from todo_api.kit.engine import create_engine
+from todo_api.resources import app_resources
 
 _reason = pgbouncer_unavailable()
 pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
@@ -47,13 +52,16 @@ async def pooled_app(app: Any, backend: str) -> AsyncIterator[Any]:
             connect_args=as_neon_pooler.connect_args,
             pooler=True,
         )
-        own_engine = app.state.engine
-        app.state.engine = create_engine(target, pool_size=20)
+        own = app_resources(app)
+        through_pgbouncer = Database(create_engine(target, pool_size=20))
+        app.state.resources = replace(
+            own, database=through_pgbouncer, provisioner=UserProvisioner(through_pgbouncer)
+        )
         try:
             yield app
         finally:
-            await app.state.engine.dispose()
-            app.state.engine = own_engine
+            await through_pgbouncer.dispose()
+            app.state.resources = own
 
 
 async def test_task_routes_work_through_pgbouncer_in_transaction_mode(

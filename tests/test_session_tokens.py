@@ -21,7 +21,8 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table
 
 from tests.conftest import SECRET
 from tests.helpers import ApiUser, assert_error
-from todo_api.db import utcnow
+from todo_api.kit.columns import utcnow
+from todo_api.resources import app_resources
 
 TABLE = "test_ba_session"
 STYLES = {"camel": ("userId", "expiresAt"), "snake": ("user_id", "expires_at")}
@@ -51,12 +52,12 @@ async def session_table(app: Any, style: str) -> AsyncIterator[Table]:
         Column(user_column, String, nullable=False),
         Column(expires_column, DateTime(timezone=True), nullable=False),
     )
-    async with app.state.engine.begin() as connection:
+    async with app_resources(app).database.engine.begin() as connection:
         await connection.run_sync(table.create)
     try:
         yield table
     finally:
-        async with app.state.engine.begin() as connection:
+        async with app_resources(app).database.engine.begin() as connection:
             await connection.run_sync(table.drop)
 
 
@@ -69,7 +70,7 @@ def _signed(value: str, secret: str = SECRET) -> str:
 async def _store(app: Any, table: Table, user_id: str, expires_in: timedelta) -> str:
     value = secrets.token_urlsafe(24)
     user_column, expires_column = (column.name for column in list(table.columns)[1:])
-    async with app.state.engine.begin() as connection:
+    async with app_resources(app).database.engine.begin() as connection:
         await connection.execute(
             table.insert().values(
                 {"token": value, user_column: user_id, expires_column: utcnow() + expires_in}

@@ -1,4 +1,4 @@
-"""``todo_api.statements``: connections go back to the pool, or are discarded, whatever happens.
+"""``todo_api.kit.database``: connections go back to the pool, or are discarded, whatever happens.
 
 A client that disconnects cancels its request's task, at any await, once or
 more. The pool has no overflow, so a connection whose return was abandoned
@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from todo_api.db import DatabaseTarget, create_engine, normalise_database_url
-from todo_api.errors import is_database_unavailable
-from todo_api.statements import _to_completion, reading
+from todo_api.kit.database import Database, run_to_completion
+from todo_api.kit.database_url import DatabaseTarget, normalise_database_url
+from todo_api.kit.engine import create_engine
+from todo_api.kit.errors import is_database_unavailable
 
 
 @pytest.mark.parametrize("cancels", [1, 3])
@@ -38,7 +39,7 @@ async def test_cleanup_finishes_despite_cancellation_then_the_cancellation_is_ra
         try:
             await asyncio.sleep(10)  # the request, cancelled by a disconnect
         finally:
-            await _to_completion(give_back())
+            await run_to_completion(give_back())
         steps.append("not reached")
 
     task = asyncio.create_task(request())
@@ -56,7 +57,7 @@ async def test_cleanup_errors_are_not_swallowed() -> None:
         raise RuntimeError("close failed")
 
     with pytest.raises(RuntimeError, match="close failed"):
-        await _to_completion(failing())
+        await run_to_completion(failing())
 
 
 async def test_a_lost_connection_discards_older_ones_without_leaking_those_in_use(
@@ -77,13 +78,13 @@ async def test_a_lost_connection_discards_older_ones_without_leaking_those_in_us
         url=direct.url,
         connect_args={**direct.connect_args, "server_settings": {"application_name": name}},
     )
-    engine = create_engine(target, pool_size=3)
+    database = Database(create_engine(target, pool_size=3))
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
     observer = await asyncpg.connect(dsn)
     held, release = asyncio.Event(), asyncio.Event()
 
     async def holding_request() -> None:
-        async with reading(engine) as db:
+        async with database.reading() as db:
             await db.fetch(select(func.count().label("n")), {})
             held.set()
             await release.wait()
@@ -94,13 +95,13 @@ async def test_a_lost_connection_discards_older_ones_without_leaking_those_in_us
         await held.wait()
         ended = (asyncpg.AdminShutdownError, asyncpg.ConnectionDoesNotExistError)
         with pytest.raises(ended):  # the server ends this request's connection
-            async with reading(engine) as db:
+            async with database.reading() as db:
                 await db.fetch(select(func.pg_terminate_backend(func.pg_backend_pid())), {})
         release.set()
         await holder
-        async with reading(engine) as db:  # a fresh connection serves the next request
+        async with database.reading() as db:  # a fresh connection serves the next request
             assert await db.fetch(select(func.count().label("n")), {}) == [{"n": 1}]
-        await engine.dispose()
+        await database.dispose()
         left = await observer.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name
         )
@@ -108,7 +109,7 @@ async def test_a_lost_connection_discards_older_ones_without_leaking_those_in_us
     finally:
         gc.enable()
         await observer.close()
-        await engine.dispose()
+        await database.dispose()
 
 
 def test_a_poolers_connection_errors_mean_the_database_is_unavailable() -> None:

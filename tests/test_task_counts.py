@@ -26,8 +26,10 @@ from sqlmodel import SQLModel
 
 from tests.conftest import TEST_DATABASE_URL, TaskFactory
 from tests.helpers import ApiUser
-from todo_api.db import create_engine, normalise_database_url
+from todo_api.kit.database_url import normalise_database_url
+from todo_api.kit.engine import create_engine
 from todo_api.migrate import alembic_config
+from todo_api.resources import app_resources
 
 STATUSES = ("all", "pending", "completed")
 
@@ -180,7 +182,7 @@ async def test_a_create_inserts_its_new_tags_in_one_order(
     PostgreSQL would abort one of the two (a 500)."""
     if backend != "postgresql":
         pytest.skip("SQLite has one writer at a time")
-    engine: AsyncEngine = app.state.engine
+    engine: AsyncEngine = app_resources(app).database.engine
     insert_tag = text("INSERT INTO tags (user_id, name) VALUES (:user_id, :name)")
     async with engine.connect() as other_writer, other_writer.begin():
         await other_writer.execute(insert_tag, {"user_id": alice.id, "name": "a"})
@@ -202,7 +204,7 @@ async def test_a_create_and_a_put_of_one_new_tag_do_not_deadlock_on_the_counts(
     PostgreSQL would abort one of them, a 500)."""
     if backend != "postgresql":
         pytest.skip("SQLite has one writer at a time")
-    engine: AsyncEngine = app.state.engine
+    engine: AsyncEngine = app_resources(app).database.engine
     tasks = [await make_task(alice, title=f"task {n}") for n in range(8)]
     # Ids are consecutive: the next task's id is tasks[0]'s plus 8, the same shard.
     assert tasks[-1]["id"] - tasks[0]["id"] == 7

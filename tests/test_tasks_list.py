@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from tests.helpers import ApiUser
+from tests.helpers import ApiUser, sessionmaker_of
 from todo_api.tasks.models import Task
 
 TaskFactory = Callable[..., Awaitable[dict[str, Any]]]
@@ -255,7 +255,7 @@ async def test_list_never_contains_another_users_tasks(
 
 async def _set_column(app: Any, column: str, values: dict[int, datetime]) -> None:
     """Give tasks chosen ``created_at``/``updated_at`` values (ties the API cannot make)."""
-    async with app.state.sessionmaker.begin() as session:
+    async with sessionmaker_of(app).begin() as session:
         for task_id, value in values.items():
             await session.execute(
                 update(Task).where(col(Task.id) == task_id).values({column: value})

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from jwt.warnings import InsecureKeyLengthWarning
 
 from tests.conftest import SECRET
-from tests.helpers import ApiUser, assert_error
+from tests.helpers import ApiUser, assert_error, sessionmaker_of
 from todo_api.auth.models import User
 from todo_api.auth.service import new_user_id
 
@@ -272,7 +272,7 @@ async def test_rejected_token_of_unknown_subject_provisions_nobody(
     response = await client.get(ME, headers=bearer(token(sub)))
 
     assert_error(response, 401, "UNAUTHORIZED")
-    async with app.state.sessionmaker() as session:
+    async with sessionmaker_of(app)() as session:
         assert await session.get(User, sub) is None
     users = await client.get(ME, headers=bearer(make_token(sub)))
     assert users.json()["data"]["email"] is None

@@ -11,7 +11,7 @@ import typer
 import uvicorn
 
 from todo_api.config import Settings, SettingsError, get_settings
-from todo_api.logs import configure_logging, logging_config
+from todo_api.kit.logs import configure_logging, logging_config
 
 app = typer.Typer(
     help="Todo API: a multi-user task service for Next.js + Better Auth front ends.",

@@ -5,20 +5,15 @@ The one route whose error body is not the envelope (api.md, "Health").
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import literal, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from todo_api import __version__
-from todo_api.errors import DATABASE_RETRY_AFTER_SECONDS
-
-logger = logging.getLogger(__name__)
+from todo_api.kit.errors import DATABASE_RETRY_AFTER_SECONDS
+from todo_api.resources import resources
 
 HEALTH_TIMEOUT_SECONDS = 5.0
 
@@ -32,17 +27,6 @@ class Health(BaseModel):
 router = APIRouter(tags=["health"])
 
 
-async def database_answers(engine: AsyncEngine) -> bool:
-    """Whether ``SELECT 1`` round-trips within ``HEALTH_TIMEOUT_SECONDS``."""
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS), engine.connect() as connection:
-            await connection.execute(select(literal(1)))
-    except Exception as exc:  # any failure means "not healthy", never a 500
-        logger.warning("health check: database unreachable: %r", exc)
-        return False
-    return True
-
-
 @router.get(
     "/api/health",
     operation_id="getHealth",
@@ -54,7 +38,7 @@ async def database_answers(engine: AsyncEngine) -> bool:
     responses={503: {"model": Health, "description": "The database is unreachable."}},
 )
 async def health(request: Request) -> JSONResponse:
-    if await database_answers(request.app.state.engine):
+    if await resources(request).database.ping(HEALTH_TIMEOUT_SECONDS):
         body = Health(status="ok", database="ok", version=__version__)
         return JSONResponse(body.model_dump())
     body = Health(status="degraded", database="unreachable", version=__version__)

@@ -1,27 +1,17 @@
-"""The ``users`` table and the account schemas of api.md ("Authentication")."""
+"""The ``users`` table, and Better Auth's ``session`` table as this service reads it."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
 
-from pydantic import AfterValidator, EmailStr
+from sqlalchemy import Column, DateTime, MetaData, String, Table
 from sqlmodel import Field, SQLModel
 
-from todo_api.db import UTCDateTime, utcnow
-from todo_api.models import FORBID_EXTRA, CleanText
+from todo_api.config import SessionColumnStyle, Settings
+from todo_api.kit.columns import UTCDateTime, utcnow
 
 USER_ID_LENGTH = 32
 """Better Auth's user ids are 32 alphanumeric characters; ours have the same shape."""
-
-
-def normalise_email(value: str) -> str:
-    """Emails are one account regardless of case or surrounding spaces (api.md)."""
-    return value.strip().lower()
-
-
-NormalisedEmail = Annotated[EmailStr, AfterValidator(normalise_email)]
-Name = Annotated[CleanText, Field(min_length=1, max_length=100)]
 
 
 class User(SQLModel, table=True):
@@ -43,69 +33,22 @@ class User(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class UserPublic(SQLModel):
-    """A user as clients see it: never the password hash."""
-
-    id: str = Field(schema_extra={"examples": ["3kQx9mW2pL7vN4rT8yB1cF6hJ0dS5aGe"]})
-    email: str | None = Field(schema_extra={"examples": ["ada@example.com"]})
-    name: str | None = Field(schema_extra={"examples": ["Ada"]})
-    created_at: datetime
+USERS: Table = User.__table__  # type: ignore[attr-defined]
+"""``User`` as a Core table, for the repository's statements."""
 
 
-class SignupRequest(SQLModel):
-    """``POST /api/auth/signup`` body: password 8 to 128 characters, name at most 100."""
+def better_auth_sessions(settings: Settings) -> Table:
+    """Better Auth's ``session`` table (``BETTER_AUTH_SESSION_TABLE``), the columns
+    this service reads, under the keys ``token``, ``user_id`` and ``expires_at``.
 
-    model_config = FORBID_EXTRA
-
-    email: NormalisedEmail = Field(max_length=320, schema_extra={"examples": ["ada@example.com"]})
-    password: str = Field(
-        min_length=8, max_length=128, schema_extra={"examples": ["correct horse battery"]}
-    )
-    name: Name | None = Field(default=None, schema_extra={"examples": ["Ada"]})
-
-
-class LoginRequest(SQLModel):
-    """``POST /api/auth/login`` body.
-
-    The email is only normalised, not validated as an address, so that a
-    malformed one is a plain ``INVALID_CREDENTIALS`` like any unknown one.
+    Not in our metadata: Better Auth owns it and its migrations.
     """
-
-    model_config = FORBID_EXTRA
-
-    email: Annotated[str, AfterValidator(normalise_email)] = Field(
-        min_length=1, max_length=320, schema_extra={"examples": ["ada@example.com"]}
+    camel = settings.better_auth_session_columns is SessionColumnStyle.camel
+    schema, _, name = settings.better_auth_session_table.rpartition(".")
+    return Table(
+        name,
+        MetaData(schema=schema or None),
+        Column("token", String),
+        Column("userId" if camel else "user_id", String, key="user_id"),
+        Column("expiresAt" if camel else "expires_at", DateTime, key="expires_at"),
     )
-    password: str = Field(
-        min_length=1, max_length=1024, schema_extra={"examples": ["correct horse battery"]}
-    )
-
-
-class ProfileUpdate(SQLModel):
-    """``PATCH /api/auth/me`` body: the fields sent change; ``name: null`` clears it."""
-
-    model_config = FORBID_EXTRA
-
-    name: Name | None = Field(default=None, schema_extra={"examples": ["Ada Lovelace"]})
-
-
-class TokenResponse(SQLModel):
-    """The bare OAuth2 token body of ``POST /api/auth/token`` (RFC 6749 §5.1)."""
-
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (RFC 6750 token type)
-    expires_in: int = Field(description="Lifetime in seconds.", schema_extra={"examples": [3600]})
-
-
-class AuthSession(TokenResponse):
-    """Signup and login answer: the user and a token for them."""
-
-    user: UserPublic
-
-
-class AuthSessionEnvelope(SQLModel):
-    data: AuthSession
-
-
-class UserEnvelope(SQLModel):
-    data: UserPublic

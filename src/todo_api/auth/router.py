@@ -8,26 +8,23 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from todo_api.auth import service
-from todo_api.auth.deps import AuthenticatedRoute, CurrentPrincipal, api_rate_limit
-from todo_api.auth.models import (
-    AuthSession,
-    AuthSessionEnvelope,
+from todo_api.auth.dependencies import AuthenticatedRoute, CurrentPrincipal
+from todo_api.auth.repository import UserRow
+from todo_api.auth.schemas import (
     LoginRequest,
     ProfileUpdate,
     SignupRequest,
     TokenResponse,
-    User,
     UserEnvelope,
     UserPublic,
+    UserToken,
+    UserTokenEnvelope,
     normalise_email,
 )
-from todo_api.auth.service import Passwords, UserProvisioner
 from todo_api.auth.tokens import issue_access_token
-from todo_api.config import Settings
-from todo_api.db import SessionDep
-from todo_api.errors import NotFound, error_doc
-from todo_api.middleware import JSONRoute
-from todo_api.ratelimit import auth_rate_limit
+from todo_api.kit.errors import NotFound, error_doc
+from todo_api.kit.routing import JSONRoute
+from todo_api.resources import Resources, resources
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     413: error_doc("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
@@ -44,7 +41,6 @@ me_router = APIRouter(
     prefix="/api/auth",
     tags=["auth"],
     route_class=AuthenticatedRoute,
-    dependencies=[Depends(api_rate_limit)],
     responses={
         401: error_doc("Missing, malformed or expired token (`UNAUTHORIZED`)."),
         429: error_doc("Over the rate limit (`RATE_LIMITED`)."),
@@ -52,23 +48,23 @@ me_router = APIRouter(
     },
 )
 
-
-def _passwords(request: Request) -> Passwords:
-    passwords: Passwords = request.app.state.passwords
-    return passwords
+ResourcesDep = Annotated[Resources, Depends(resources)]
 
 
-PasswordsDep = Annotated[Passwords, Depends(_passwords)]
+async def _limit_auth_attempt(request: Request, found: Resources, email: str) -> None:
+    """Count the attempt by client address (uvicorn applies ``X-Forwarded-For`` from
+    trusted proxies) and by email."""
+    address = request.client.host if request.client else "unknown"
+    await found.rate_limiter.limit_auth_attempt(request.scope, address, email)
 
 
-def _session_for(request: Request, user: User) -> AuthSession:
-    settings: Settings = request.app.state.settings
-    provisioner: UserProvisioner = request.app.state.provisioner
-    provisioner.remember(user.id)
+def _user_token(found: Resources, user: UserRow) -> UserToken:
+    """A fresh access token for ``user``, who is now known to exist."""
+    found.provisioner.remember(user["id"])
     token, expires_in = issue_access_token(
-        user_id=user.id, email=user.email, name=user.name, settings=settings
+        user_id=user["id"], email=user["email"], name=user["name"], settings=found.settings
     )
-    return AuthSession(
+    return UserToken(
         user=UserPublic.model_validate(user), access_token=token, expires_in=expires_in
     )
 
@@ -82,18 +78,16 @@ def _session_for(request: Request, user: User) -> AuthSession:
         "8 to 128 characters and stored only as an Argon2id hash."
     ),
     status_code=status.HTTP_201_CREATED,
-    response_model=AuthSessionEnvelope,
+    response_model=UserTokenEnvelope,
     responses={
         409: error_doc("The email already has an account (`EMAIL_TAKEN`)."),
         415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
     },
 )
-async def signup(
-    request: Request, body: SignupRequest, session: SessionDep, passwords: PasswordsDep
-) -> AuthSessionEnvelope:
-    await auth_rate_limit(request, body.email)
-    user = await service.signup(session, passwords, body)
-    return AuthSessionEnvelope(data=_session_for(request, user))
+async def signup(request: Request, body: SignupRequest, found: ResourcesDep) -> UserTokenEnvelope:
+    await _limit_auth_attempt(request, found, body.email)
+    user = await service.signup(found.database, found.passwords, body)
+    return UserTokenEnvelope(data=_user_token(found, user))
 
 
 @router.post(
@@ -104,15 +98,15 @@ async def signup(
         "Exchanges email and password for a token. A wrong email and a wrong password "
         "get the same answer, in about the same time."
     ),
-    response_model=AuthSessionEnvelope,
+    response_model=UserTokenEnvelope,
     responses={**BAD_CREDENTIALS, 415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`).")},
 )
-async def login(
-    request: Request, body: LoginRequest, session: SessionDep, passwords: PasswordsDep
-) -> AuthSessionEnvelope:
-    await auth_rate_limit(request, body.email)
-    user = await service.authenticate(session, passwords, body.email, body.password)
-    return AuthSessionEnvelope(data=_session_for(request, user))
+async def login(request: Request, body: LoginRequest, found: ResourcesDep) -> UserTokenEnvelope:
+    await _limit_auth_attempt(request, found, body.email)
+    user = await service.check_credentials(
+        found.database, found.passwords, body.email, body.password
+    )
+    return UserTokenEnvelope(data=_user_token(found, user))
 
 
 @router.post(
@@ -129,24 +123,13 @@ async def login(
 async def token(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
-    passwords: PasswordsDep,
+    found: ResourcesDep,
 ) -> TokenResponse:
     email = normalise_email(form.username)
-    await auth_rate_limit(request, email)
-    user = await service.authenticate(session, passwords, email, form.password)
-    issued = _session_for(request, user)
+    await _limit_auth_attempt(request, found, email)
+    user = await service.check_credentials(found.database, found.passwords, email, form.password)
+    issued = _user_token(found, user)
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
-
-
-async def _current_user(session: SessionDep, principal: CurrentPrincipal) -> User:
-    user = await service.get_user(session, principal.user_id)
-    if user is None:  # provisioned a moment ago, then deleted
-        raise NotFound("User not found")
-    return user
-
-
-CurrentUser = Annotated[User, Depends(_current_user)]
 
 
 @me_router.get(
@@ -156,7 +139,10 @@ CurrentUser = Annotated[User, Depends(_current_user)]
     description="The authenticated user.",
     response_model=UserEnvelope,
 )
-async def get_me(user: CurrentUser) -> UserEnvelope:
+async def get_me(principal: CurrentPrincipal, found: ResourcesDep) -> UserEnvelope:
+    user = await service.get_user(found.database, principal.user_id)
+    if user is None:  # provisioned a moment ago, then deleted
+        raise NotFound("User not found")
     return UserEnvelope(data=UserPublic.model_validate(user))
 
 
@@ -172,6 +158,10 @@ async def get_me(user: CurrentUser) -> UserEnvelope:
         422: error_doc("A field failed validation (`VALIDATION_ERROR`)."),
     },
 )
-async def update_me(body: ProfileUpdate, session: SessionDep, user: CurrentUser) -> UserEnvelope:
-    user = await service.update_profile(session, user, body)
+async def update_me(
+    body: ProfileUpdate, principal: CurrentPrincipal, found: ResourcesDep
+) -> UserEnvelope:
+    user = await service.update_profile(found.database, principal.user_id, body)
+    if user is None:  # provisioned a moment ago, then deleted
+        raise NotFound("User not found")
     return UserEnvelope(data=UserPublic.model_validate(user))

@@ -31,12 +31,13 @@ from urllib.parse import unquote
 import httpx
 import jwt
 from cachetools import TLRUCache
-from sqlalchemy import Column, DateTime, MetaData, String, Table, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from todo_api.config import SessionColumnStyle, Settings
-from todo_api.db import as_utc
-from todo_api.errors import Unauthorized
+from todo_api.auth import repository
+from todo_api.auth.models import better_auth_sessions
+from todo_api.config import Settings
+from todo_api.kit.columns import as_utc
+from todo_api.kit.database import Database
+from todo_api.kit.errors import Unauthorized
 
 logger = logging.getLogger(__name__)
 
@@ -215,18 +216,10 @@ class SessionTokenVerifier:
     Results are not cached, so a deleted session stops working at once.
     """
 
-    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+    def __init__(self, settings: Settings, database: Database) -> None:
         self._secret = settings.better_auth_secret.encode()
-        self._engine = engine
-        camel = settings.better_auth_session_columns is SessionColumnStyle.camel
-        schema, _, name = settings.better_auth_session_table.rpartition(".")
-        self._table = Table(
-            name,
-            MetaData(schema=schema or None),
-            Column("token", String),
-            Column("userId" if camel else "user_id", String, key="user_id"),
-            Column("expiresAt" if camel else "expires_at", DateTime, key="expires_at"),
-        )
+        self._database = database
+        self._sessions = better_auth_sessions(settings)
 
     def value_of(self, raw: str) -> str:
         """The session token value if the signature is right.
@@ -247,17 +240,15 @@ class SessionTokenVerifier:
     async def verify(self, raw: str) -> Principal:
         """Raises ``InvalidToken`` for a bad signature or a missing or expired session."""
         value = self.value_of(raw)
-        table = self._table
-        statement = select(table.c.user_id, table.c.expires_at).where(table.c.token == value)
-        async with self._engine.connect() as connection:
-            row = (await connection.execute(statement)).one_or_none()
-        if row is None:
+        async with self._database.reading() as db:
+            session = await repository.session_by_token(db, self._sessions, value)
+        if session is None:
             raise InvalidToken("no such session")
-        expires_at = as_utc(row.expires_at)
+        expires_at = as_utc(session["expires_at"])
         if expires_at <= datetime.now(UTC):
             raise InvalidToken("session expired")
         return Principal(
-            user_id=row.user_id, email=None, name=None, expires_at=expires_at.timestamp()
+            user_id=session["user_id"], email=None, name=None, expires_at=expires_at.timestamp()
         )
 
 

@@ -17,7 +17,7 @@ from sqlmodel import SQLModel
 import todo_api.auth.models
 import todo_api.tasks.models
 from todo_api.config import get_settings
-from todo_api.db import direct_host_url, normalise_database_url
+from todo_api.kit.database_url import direct_host_url, normalise_database_url
 
 target_metadata = SQLModel.metadata
 config = context.config

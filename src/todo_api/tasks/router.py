@@ -1,34 +1,41 @@
-"""The seven task routes of api.md ("Tasks"), all under ``/api/{user_id}/tasks``.
+"""The seven task routes of api.md ("Tasks"), all under ``/api/{user_id}/tasks``:
+HTTP shape only.
 
-Authentication, the path owner check (403) and the rate limit are one
-dependency on the router, ``path_owner``; ownership of each task lives in
-the service's queries (404 for another user's task).
+Authentication, the path owner check (403) and the API rate limit are one
+dependency on the router, ``user_guard``; ownership of each task lives in
+the repository's statements (404 for another user's task).
 
 The routes declare their path parameters and body, and read the rest from
-the request: the engine from ``app.state``; the conditional headers
+the request: the database from the app's resources; the conditional headers
 ``If-Match`` and ``If-None-Match``, which carry no validation; the list's
 query string, validated as ``TaskQuery`` (``validated_query``). The last two
-are documented with ``openapi_extra``. FastAPI solves each declared
-dependency or parameter per request, 5 % of a get's instructions each, and
-its extraction of a query model was 14 % of a list's samples
-(docs/benchmarks.md, "Before and after" and "Where the time goes now").
+are documented with ``openapi_extra``: FastAPI solves each declared
+dependency or parameter per request (docs/design.md, "The hot path declares
+only what clients send").
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Depends, Path, Request, Response, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
 
-from todo_api.auth.deps import AuthenticatedRoute, path_owner
-from todo_api.db import app_engine
-from todo_api.errors import error_doc
+from todo_api.auth.dependencies import AuthenticatedRoute, user_guard
+from todo_api.kit.columns import MAX_INT64
+from todo_api.kit.conditional import Precondition, entity_tag, not_modified
+from todo_api.kit.database import Database
+from todo_api.kit.errors import error_doc
+from todo_api.kit.pagination import page_body
+from todo_api.kit.routing import (
+    header_parameter,
+    json_response,
+    query_parameters,
+    validated_query,
+)
+from todo_api.resources import resources
 from todo_api.tasks import service
-from todo_api.tasks.models import (
-    MAX_INT64,
+from todo_api.tasks.repository import StoredTask
+from todo_api.tasks.schemas import (
     CompleteRequest,
     TaskCreate,
     TaskEnvelope,
@@ -36,7 +43,6 @@ from todo_api.tasks.models import (
     TaskQuery,
     TaskUpdate,
 )
-from todo_api.tasks.service import StoredTask, etag_matches
 
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     401: error_doc("Missing, malformed or expired token (`UNAUTHORIZED`)."),
@@ -63,102 +69,34 @@ router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
     route_class=AuthenticatedRoute,
-    dependencies=[Depends(path_owner)],
+    dependencies=[Depends(user_guard)],
     responses=COMMON_ERRORS,
 )
 
 TaskId = Annotated[int, Path(ge=1, le=MAX_INT64, description="The task's id.")]
 
 
-def _header_parameter(name: str, description: str) -> dict[str, Any]:
-    """``openapi_extra`` that documents an optional request header the route reads itself."""
-    parameter = {
-        "name": name,
-        "in": "header",
-        "required": False,
-        "description": description,
-        "schema": {"type": "string"},
-    }
-    return {"parameters": [parameter]}
-
-
-IF_MATCH = _header_parameter(
+IF_MATCH = header_parameter(
     "If-Match", "Write only if the task's ETag is still this one (else 412)."
 )
-IF_NONE_MATCH = _header_parameter(
+IF_NONE_MATCH = header_parameter(
     "If-None-Match", "Answer 304 without a body if the task's ETag is one of these."
 )
 
 
-def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` that documents ``model``'s fields as query parameters.
-
-    For a route that validates its query string itself (``validated_query``):
-    one parameter per field, as FastAPI would list a declared query model,
-    with each field's schema and the definitions it refers to (enums) written
-    in place. For flat models: a definition that refers to itself would not
-    end.
-    """
-    schema = model.model_json_schema()
-    definitions = schema.get("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            here = {key: inline(value) for key, value in node.items() if key != "$ref"}
-            if "$ref" in node:  # the definition, with what sits beside the reference
-                return {**inline(definitions[node["$ref"].rsplit("/", 1)[-1]]), **here}
-            return here
-        if isinstance(node, list):
-            return [inline(item) for item in node]
-        return node
-
-    required = set(schema.get("required", ()))
-    parameters = []
-    for name, field in schema["properties"].items():
-        parameter = {"name": name, "in": "query", "required": name in required}
-        if "description" in field:
-            parameter["description"] = field["description"]
-        parameters.append({**parameter, "schema": inline(field)})
-    return {"parameters": parameters}
+def _database(request: Request) -> Database:
+    return resources(request).database
 
 
-def validated_query[Model: BaseModel](model: type[Model], request: Request) -> Model:
-    """The request's query string validated as ``model`` (last value of a repeated name).
-
-    What FastAPI does for ``Annotated[Model, Query()]`` with fields that take
-    one value each (a list-typed field would get only the last value),
-    without its per-field extraction, which was 14 % of a list request's
-    samples (docs/benchmarks.md, "Where the time goes now").
-
-    Raises:
-        RequestValidationError: a parameter is invalid; locations are
-            ``("query", name)``, as FastAPI's own (422 ``VALIDATION_ERROR``).
-    """
-    try:
-        return model.model_validate(request.query_params)
-    except ValidationError as exc:
-        errors = [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
-        raise RequestValidationError(errors) from None
-
-
-def _json(body: Any, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
-    """``body`` as JSON, serialised once with orjson (UTC times end in ``Z``).
-
-    Skips FastAPI's second validation against the response model
-    (docs/benchmarks.md); the shapes are the declared models', and the
-    schemathesis test holds every response to them.
-    """
-    return Response(
-        orjson.dumps(body, option=orjson.OPT_UTC_Z),
-        status_code=status_code,
-        headers=headers or None,
-        media_type="application/json",
-    )
+def _precondition(request: Request) -> Precondition:
+    return Precondition(request.headers.get("if-match"))
 
 
 def _task_response(stored: StoredTask, status_code: int = status.HTTP_200_OK) -> Response:
     """``{"data": task}`` with the task's ``ETag``."""
-    return _json({"data": stored.fields}, status_code, ETag=stored.etag)
+    return json_response(
+        {"data": stored.fields}, status_code, ETag=entity_tag(stored.id, stored.version)
+    )
 
 
 @router.get(
@@ -175,8 +113,8 @@ def _task_response(stored: StoredTask, status_code: int = status.HTTP_200_OK) ->
 )
 async def list_tasks(request: Request, user_id: str) -> Response:
     query = validated_query(TaskQuery, request)
-    tasks, total = await service.list_tasks(app_engine(request), user_id, query)
-    return _json({"data": tasks, "total": total, "page": query.page, "page_size": query.page_size})
+    tasks, total = await service.list_tasks(_database(request), user_id, query)
+    return json_response(page_body(tasks, total, query.page, query.page_size))
 
 
 @router.post(
@@ -197,7 +135,7 @@ async def list_tasks(request: Request, user_id: str) -> Response:
     },
 )
 async def create_task(request: Request, user_id: str, body: TaskCreate) -> Response:
-    stored = await service.create_task(app_engine(request), user_id, body)
+    stored = await service.create_task(_database(request), user_id, body)
     response = _task_response(stored, status.HTTP_201_CREATED)
     response.headers["Location"] = f"/api/{user_id}/tasks/{stored.id}"
     return response
@@ -213,9 +151,10 @@ async def create_task(request: Request, user_id: str, body: TaskCreate) -> Respo
     openapi_extra=IF_NONE_MATCH,
 )
 async def get_task(request: Request, user_id: str, task_id: TaskId) -> Response:
-    stored = await service.get_task(app_engine(request), user_id, task_id)
-    if etag_matches(request.headers.get("if-none-match"), stored.etag, weak=True):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": stored.etag})
+    stored = await service.get_task(_database(request), user_id, task_id)
+    etag = entity_tag(stored.id, stored.version)
+    if not_modified(request.headers.get("if-none-match"), etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
     return _task_response(stored)
 
 
@@ -235,7 +174,7 @@ async def replace_task(
     request: Request, user_id: str, task_id: TaskId, body: TaskCreate
 ) -> Response:
     stored = await service.replace_task(
-        app_engine(request), user_id, task_id, body, request.headers.get("if-match")
+        _database(request), user_id, task_id, body, _precondition(request)
     )
     return _task_response(stored)
 
@@ -256,7 +195,7 @@ async def update_task(
     request: Request, user_id: str, task_id: TaskId, body: TaskUpdate
 ) -> Response:
     stored = await service.update_task(
-        app_engine(request), user_id, task_id, body, request.headers.get("if-match")
+        _database(request), user_id, task_id, body, _precondition(request)
     )
     return _task_response(stored)
 
@@ -272,9 +211,7 @@ async def update_task(
     openapi_extra=IF_MATCH,
 )
 async def delete_task(request: Request, user_id: str, task_id: TaskId) -> Response:
-    await service.delete_task(
-        app_engine(request), user_id, task_id, request.headers.get("if-match")
-    )
+    await service.delete_task(_database(request), user_id, task_id, _precondition(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -299,6 +236,6 @@ async def complete_task(
 ) -> Response:
     completed = body.completed if body is not None else None
     stored = await service.complete_task(
-        app_engine(request), user_id, task_id, completed, request.headers.get("if-match")
+        _database(request), user_id, task_id, completed, _precondition(request)
     )
     return _task_response(stored)

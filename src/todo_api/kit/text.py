@@ -1,5 +1,4 @@
-"""What every table shares: the metadata with its constraint naming convention,
-and validated text types used by request schemas.
+"""Validated text for request schemas, and the rule that bodies refuse unknown fields.
 
 Text rule (api.md, "Conventions"): leading and trailing whitespace is
 stripped; NUL and the other C0 control characters except tab and newline
@@ -12,16 +11,7 @@ import re
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator
-from sqlmodel import SQLModel
 from sqlmodel.main import SQLModelConfig  # type: ignore[attr-defined]
-
-SQLModel.metadata.naming_convention = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 FORBID_EXTRA = SQLModelConfig(extra="forbid")
 """Request bodies refuse unknown fields: no mass assignment of ``id``, ``user_id``... (api.md)."""

@@ -7,11 +7,9 @@ Every error status the API returns carries the envelope of api.md
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from typing import Any, ClassVar
 
-import orjson
 from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,9 +18,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-logger = logging.getLogger(__name__)
 
 DATABASE_RETRY_AFTER_SECONDS = 5
 
@@ -184,13 +179,16 @@ def current_request_id() -> str:
 
 
 def error_response(error: ApiError) -> Response:
-    """Render ``error`` as the envelope, with its headers."""
-    body: dict[str, Any] = {"detail": error.detail, "error_code": error.error_code}
-    if error.field_errors is not None:
-        body["field_errors"] = error.field_errors
-    body["request_id"] = current_request_id()
+    """Render ``error`` as the envelope (``ErrorBody``; ``field_errors`` only when
+    set), with its headers."""
+    body = ErrorBody(
+        detail=error.detail,
+        error_code=error.error_code,
+        field_errors=error.field_errors,
+        request_id=current_request_id(),
+    )
     return Response(
-        orjson.dumps(body),
+        body.model_dump_json(exclude_none=True),
         status_code=error.status_code,
         headers=error.headers,
         media_type="application/json",
@@ -205,7 +203,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
     asyncpg's "connection is closed"), an exhausted pool, and the server's
     own word for it: an SQLSTATE in ``_UNAVAILABLE_SQLSTATES`` or of class 08,
     connection exception (a pooler's included), whether asyncpg raised it
-    (``todo_api.statements``) or SQLAlchemy's adapter wraps it (``orig``).
+    (``todo_api.kit.database``) or SQLAlchemy's adapter wraps it (``orig``).
     """
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
@@ -273,45 +271,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
-
-
-class UnhandledErrorMiddleware:
-    """Last line of defence: an exception nobody handled becomes an envelope.
-
-    A database that cannot be reached is 503 ``SERVICE_UNAVAILABLE`` with
-    ``Retry-After``; anything else is 500 ``INTERNAL_ERROR``, logged with the
-    stack trace and request id while the body shows nothing internal. Sits
-    inside the request-id middleware so the response still carries
-    ``X-Request-ID``.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_tracking)
-        except Exception as exc:
-            if started:
-                raise
-            if isinstance(exc, PoolTimeoutError):
-                logger.warning("database pool exhausted: every connection busy (DB_POOL_SIZE)")
-                response = error_response(ServiceUnavailable("The service is busy; try again"))
-            elif is_database_unavailable(exc):
-                logger.warning("database unavailable: %s", type(exc).__name__)
-                response = error_response(ServiceUnavailable())
-            else:
-                logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-                response = error_response(InternalError())
-            await response(scope, receive, send)

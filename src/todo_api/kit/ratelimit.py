@@ -18,15 +18,15 @@ import math
 import time
 from dataclasses import dataclass
 
-from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
+from starlette.types import Scope
 
 from todo_api.config import Settings
-from todo_api.errors import RateLimited
-from todo_api.middleware import add_response_headers
+from todo_api.kit.errors import RateLimited
+from todo_api.kit.middleware import add_response_headers
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ class Decision:
 
 
 class RateLimiter:
-    """The service's two policies over one ``limits`` storage."""
+    """The service's two policies over one ``limits`` storage: the API rate limit
+    (``RATE_LIMIT_API``, per user) and the auth rate limit (``RATE_LIMIT_AUTH``,
+    per client address and per email)."""
 
     def __init__(self, settings: Settings) -> None:
         storage = storage_from_string(async_storage_uri(settings.rate_limit_storage_url))
@@ -80,6 +82,29 @@ class RateLimiter:
         reset_in = max(0, math.ceil(stats.reset_time - time.time()))
         return Decision(policy, limit, allowed, stats.remaining, reset_in)
 
+    async def limit_api_request(self, scope: Scope, user_id: str) -> None:
+        """Count a request against its user's API rate limit (``RATE_LIMIT_API``).
+
+        Raises:
+            RateLimited: the user is over the limit (429).
+        """
+        _apply(scope, [await self.hit("api", self.api_limit, user_id)])
+
+    async def limit_auth_attempt(self, scope: Scope, address: str, email: str) -> None:
+        """Count a login, signup or token request by client address and by email.
+
+        ``email`` must already be normalised (lower-cased), so that changing
+        its case does not start a fresh count.
+
+        Raises:
+            RateLimited: either count is over ``RATE_LIMIT_AUTH`` (429).
+        """
+        decisions = [
+            await self.hit("auth-ip", self.auth_limit, address),
+            await self.hit("auth-email", self.auth_limit, email),
+        ]
+        _apply(scope, decisions)
+
     async def close(self) -> None:
         """Release storage connections (a no-op for memory)."""
         reset = getattr(self.storage, "close", None)
@@ -87,7 +112,7 @@ class RateLimiter:
             await reset()
 
 
-def _apply(request: Request, decisions: list[Decision | None]) -> None:
+def _apply(scope: Scope, decisions: list[Decision | None]) -> None:
     """Expose the tightest decision's headers; raise 429 if any refused."""
     counted = [d for d in decisions if d is not None]
     if not counted:
@@ -101,36 +126,4 @@ def _apply(request: Request, decisions: list[Decision | None]) -> None:
     headers = shown.headers()
     if refused:
         raise RateLimited(headers=headers)
-    add_response_headers(request.scope, headers)
-
-
-def client_address(request: Request) -> str:
-    """The peer address (uvicorn applies ``X-Forwarded-For`` from trusted proxies)."""
-    return request.client.host if request.client else "unknown"
-
-
-async def auth_rate_limit(request: Request, email: str) -> None:
-    """Count a login, signup or token request by client address and by email.
-
-    ``email`` must already be normalised (lower-cased), so that changing its
-    case does not start a fresh count.
-
-    Raises:
-        RateLimited: either count is over ``RATE_LIMIT_AUTH``.
-    """
-    limiter: RateLimiter = request.app.state.rate_limiter
-    decisions = [
-        await limiter.hit("auth-ip", limiter.auth_limit, client_address(request)),
-        await limiter.hit("auth-email", limiter.auth_limit, email),
-    ]
-    _apply(request, decisions)
-
-
-async def count_api_request(request: Request, user_id: str) -> None:
-    """Count a request against its user's ``RATE_LIMIT_API``.
-
-    Raises:
-        RateLimited: the user is over the limit.
-    """
-    limiter: RateLimiter = request.app.state.rate_limiter
-    _apply(request, [await limiter.hit("api", limiter.api_limit, user_id)])
+    add_response_headers(scope, headers)

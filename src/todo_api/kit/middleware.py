@@ -1,4 +1,5 @@
-"""Request-level guards: request ids, body limits, content types, headers, access log.
+"""The app's ASGI middleware: request ids, the body limit, response headers, the
+access log, and the last-resort error envelope.
 
 Order, outermost first (see ``main.create_app``): request id → access log →
 CORS → response headers → body limit → unhandled-error envelope → FastAPI.
@@ -6,28 +7,25 @@ CORS → response headers → body limit → unhandled-error envelope → FastAP
 
 from __future__ import annotations
 
-import email.message
 import logging
 import random
 import re
 import time
-from collections.abc import Callable, Coroutine, Iterable
-from typing import Any
+from collections.abc import Iterable
 
-from fastapi import Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from todo_api.errors import (
-    MalformedBody,
+from todo_api.kit.errors import (
+    InternalError,
     PayloadTooLarge,
-    UnsupportedMediaType,
+    ServiceUnavailable,
     error_response,
+    is_database_unavailable,
 )
 
+logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("todo_api.access")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -42,9 +40,8 @@ def new_request_id() -> str:
     """A fresh request id: 32 hex digits, 128 random bits.
 
     An id correlates log lines, it guards nothing, so it comes from ``random``
-    (seeded from the OS once per process) rather than from ``os.urandom``:
-    ``uuid4()``'s system call per request was 3 % of a task read's CPU
-    (py-spy, docs/benchmarks.md).
+    (seeded from the OS once per process) rather than from ``uuid4()``'s
+    system call per request (docs/benchmarks.md).
     """
     return f"{random.getrandbits(128):032x}"
 
@@ -59,8 +56,8 @@ class BodyLimitMiddleware:
     ``RequestBodyLimitMiddleware``, whose 413 is an ``HTTPException`` that the
     error handlers write as the envelope. An HTTP/1.x request with neither
     header has no body (RFC 9112 §6.3), and the server delivers no more than
-    a declared length, so those skip the counting, which cost 2.6 % of a
-    get's instructions (docs/benchmarks.md, "Before and after"). Under HTTP/2
+    a declared length, so those skip the counting (docs/benchmarks.md,
+    "Before and after"). Under HTTP/2
     or 3 a body needs neither header, so every such request is counted.
     """
 
@@ -216,49 +213,43 @@ class AccessLogMiddleware:
             )
 
 
-def _is_json(content_type: str) -> bool:
-    message = email.message.Message()
-    message["content-type"] = content_type
-    subtype = message.get_content_subtype()
-    return message.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json")
-    )
+class UnhandledErrorMiddleware:
+    """Last line of defence: an exception nobody handled becomes an envelope.
 
-
-class JSONRoute(APIRoute):
-    """An ``APIRoute`` that refuses bodies that are not JSON as the contract says.
-
-    A body with a non-JSON ``Content-Type`` is 415 ``UNSUPPORTED_MEDIA_TYPE``
-    (FastAPI would validate it as raw bytes); a body that does not parse,
-    whether bad JSON syntax or not UTF-8 (FastAPI answers the latter with a
-    bare 400), is 422 with ``field_errors.body`` (api.md, "Details"). A
-    request without a body (no ``Content-Length`` or ``0``, no chunked
-    transfer) is left alone.
+    A database that cannot be reached is 503 ``SERVICE_UNAVAILABLE`` with
+    ``Retry-After``; anything else is 500 ``INTERNAL_ERROR``, logged with the
+    stack trace and request id while the body shows nothing internal. Sits
+    inside the request-id middleware so the response still carries
+    ``X-Request-ID``.
     """
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        field_info = getattr(self.body_field, "field_info", None)
-        takes_json = self.body_field is not None and type(field_info).__name__ != "Form"
-        if not takes_json:
-            return handler
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-        async def guarded(request: Request) -> Response:
-            headers = request.headers
-            has_body = headers.get("content-length", "0") != "0" or "chunked" in headers.get(
-                "transfer-encoding", ""
-            )
-            if has_body and not _is_json(headers.get("content-type", "")):
-                raise UnsupportedMediaType()
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                if any(error.get("type") == "json_invalid" for error in exc.errors()):
-                    raise MalformedBody() from None
-                raise
-            except StarletteHTTPException as exc:
-                if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
-                    raise MalformedBody() from None
-                raise
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
 
-        return guarded
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if started:
+                raise
+            if isinstance(exc, PoolTimeoutError):
+                logger.warning("database pool exhausted: every connection busy (DB_POOL_SIZE)")
+                response = error_response(ServiceUnavailable("The service is busy; try again"))
+            elif is_database_unavailable(exc):
+                logger.warning("database unavailable: %s", type(exc).__name__)
+                response = error_response(ServiceUnavailable())
+            else:
+                logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                response = error_response(InternalError())
+            await response(scope, receive, send)

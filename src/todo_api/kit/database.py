@@ -1,0 +1,251 @@
+"""``Database``: the engine, and the executor that every repository runs statements with.
+
+On PostgreSQL a Core statement is compiled once (``todo_api.kit.compiled``)
+and run by asyncpg on a connection checked out of SQLAlchemy's pool: the same
+SQL, pool and column conversions, without SQLAlchemy's per-execution layer,
+which cost more CPU than asyncpg's whole round trip (docs/design.md). On
+SQLite the statements run through SQLAlchemy as usual. Either way a
+repository sees one interface, ``Statements``:
+
+* ``database.reading()``: one connection, no transaction (each statement
+  sees one snapshot);
+* ``database.unit_of_work()``: one transaction, committed when the block
+  ends and rolled back if it raises.
+
+Only SQLAlchemy's public API is used: connections come from
+``AsyncEngine.connect()`` and go back through its exit (which runs to
+completion even when the request is cancelled); a connection that may be
+unusable is discarded with ``AsyncConnection.invalidate``; and after a
+failure that means the database went away, a pool ``checkout`` listener
+discards every connection made before it (see ``Database.discard_older``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import event, literal, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql import Executable
+
+from todo_api.kit.compiled import Row, compiled_statement
+from todo_api.kit.errors import ApiError, is_database_unavailable
+
+logger = logging.getLogger(__name__)
+
+CONNECTED_AT = "todo_api.connected_at"
+"""Key in a pooled connection's ``info``: when it was opened (``time.monotonic()``)."""
+
+
+class Statements(Protocol):
+    """Runs Core statements on one connection (see the module's docstring).
+
+    Every method raises ``UnsupportedStatement`` for a statement with
+    parameters rendered at execution (an expanding ``IN``), on either database.
+    """
+
+    dialect: Dialect
+
+    async def fetch(self, statement: Executable, parameters: Mapping[str, Any]) -> list[Row]:
+        """The rows that ``statement`` returns (a ``select()``, or DML with ``RETURNING``)."""
+        ...
+
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any]) -> None:
+        """Run ``statement`` once (DML without ``RETURNING``)."""
+        ...
+
+    async def execute_many(
+        self, statement: Executable, parameters: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Run ``statement`` once per parameter set, pipelined (``executemany``)."""
+        ...
+
+
+class Database:
+    """The app's engine and the two ways to run statements on it.
+
+    Raises (from ``reading`` and ``unit_of_work``):
+        sqlalchemy.exc.TimeoutError: no pooled connection within the pool timeout.
+        Whatever the statements or the commit raise: a client never hears of a
+        write that failed.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self._by_driver = engine.dialect.name == "postgresql"
+        self._stale_before = float("-inf")
+        event.listen(engine.sync_engine, "connect", _stamp_connected_at)
+        event.listen(engine.sync_engine, "checkout", self._refuse_stale)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Statements]:
+        """A connection for reads of one statement each, outside any transaction."""
+        async with self.engine.connect() as connection:
+            if not self._by_driver:
+                yield _SQLAlchemyStatements(connection)
+                return
+            async with self._guarded(connection) as driver:
+                yield _DriverStatements(driver, self.dialect)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[Statements]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        if not self._by_driver:
+            async with self.engine.begin() as connection:
+                yield _SQLAlchemyStatements(connection)
+            return
+        async with (
+            self.engine.connect() as connection,
+            self._guarded(connection) as driver,
+            driver.transaction(),
+        ):
+            yield _DriverStatements(driver, self.dialect)
+
+    async def ping(self, seconds: float) -> bool:
+        """Whether ``SELECT 1`` round-trips within ``seconds`` (never raises)."""
+        try:
+            async with asyncio.timeout(seconds), self.engine.connect() as connection:
+                await connection.execute(select(literal(1)))
+        except Exception as exc:  # any failure means "not healthy"
+            logger.warning("database unreachable: %r", exc)
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    def discard_older(self) -> None:
+        """Discard every pooled connection opened before now, at its next checkout.
+
+        For a failure that means the database went away: the other pooled
+        connections are most likely dead too, and each would fail one more
+        request. As SQLAlchemy's own disconnect handling, this touches no
+        connection in use; they are replaced when next checked out.
+        """
+        self._stale_before = time.monotonic()
+
+    def _refuse_stale(
+        self, _dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any
+    ) -> None:
+        # The pool's ``checkout`` event: ``DisconnectionError`` makes the pool
+        # replace this connection with a new one (SQLAlchemy's documented
+        # pessimistic disconnect handling).
+        if record.info.get(CONNECTED_AT, float("-inf")) < self._stale_before:
+            raise DisconnectionError("connection opened before the database went away")
+
+    @asynccontextmanager
+    async def _guarded(self, connection: AsyncConnection) -> AsyncIterator[asyncpg.Connection]:
+        """The asyncpg connection under ``connection``, discarded if a failure may
+        have left it unusable."""
+        pooled = await connection.get_raw_connection()
+        driver: asyncpg.Connection = pooled.driver_connection
+        try:
+            yield driver
+        except BaseException as failure:
+            if is_database_unavailable(failure):
+                self.discard_older()
+                await run_to_completion(connection.invalidate(failure))
+            elif not _usable(driver, failure):
+                await run_to_completion(connection.invalidate(failure))
+            raise
+        if driver.is_closed() or driver.is_in_transaction():
+            await connection.invalidate()
+
+
+def _stamp_connected_at(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[CONNECTED_AT] = time.monotonic()
+
+
+def _usable(connection: asyncpg.Connection, failure: BaseException) -> bool:
+    """Whether a connection may go back to the pool after ``failure``.
+
+    Not if it is closed or still in a transaction, or if the failure is
+    neither one of ours (404, 412) nor a server-side SQL error (a bad value,
+    a constraint): a cancelled query or a timeout may leave it mid-protocol.
+    """
+    if connection.is_closed() or connection.is_in_transaction():
+        return False
+    return isinstance(failure, ApiError | asyncpg.PostgresError)
+
+
+async def run_to_completion(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run ``cleanup`` to its end even if this task is cancelled meanwhile, then re-raise.
+
+    A connection's discarding must not be abandoned halfway (a client that
+    disconnects cancels its request's task, at any await, once or more): a
+    pool without overflow would lose that connection for good.
+    """
+    task = asyncio.ensure_future(cleanup)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as error:
+            cancelled = error
+    task.result()  # the cleanup's own error, if any
+    if cancelled is not None:
+        raise cancelled
+
+
+class _SQLAlchemyStatements:
+    """``Statements`` on a SQLAlchemy ``AsyncConnection`` (SQLite)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect
+
+    async def fetch(self, statement: Executable, parameters: Mapping[str, Any]) -> list[Row]:
+        # Compiled too, so that SQLite refuses what asyncpg would refuse, and so that
+        # rows are keyed as on PostgreSQL: by the statement's column keys.
+        keys = compiled_statement(statement, self.dialect, parameters).keys
+        result = await self.connection.execute(statement, parameters)
+        return [dict(zip(keys, row, strict=True)) for row in result]
+
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any]) -> None:
+        compiled_statement(statement, self.dialect, parameters)
+        await self.connection.execute(statement, parameters)
+
+    async def execute_many(
+        self, statement: Executable, parameters: Sequence[Mapping[str, Any]]
+    ) -> None:
+        if parameters:
+            compiled_statement(statement, self.dialect, parameters[0])
+            await self.connection.execute(statement, list(parameters))
+
+
+class _DriverStatements:
+    """``Statements`` run by asyncpg on a connection from the engine's pool (PostgreSQL)."""
+
+    def __init__(self, connection: asyncpg.Connection, dialect: Dialect) -> None:
+        self.connection = connection
+        self.dialect = dialect
+
+    async def fetch(self, statement: Executable, parameters: Mapping[str, Any]) -> list[Row]:
+        compiled = compiled_statement(statement, self.dialect, parameters)
+        records = await self.connection.fetch(compiled.sql, *compiled.arguments(parameters))
+        return compiled.rows(records)
+
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any]) -> None:
+        compiled = compiled_statement(statement, self.dialect, parameters)
+        await self.connection.execute(compiled.sql, *compiled.arguments(parameters))
+
+    async def execute_many(
+        self, statement: Executable, parameters: Sequence[Mapping[str, Any]]
+    ) -> None:
+        if not parameters:
+            return
+        compiled = compiled_statement(statement, self.dialect, parameters[0])
+        await self.connection.executemany(
+            compiled.sql, [compiled.arguments(one) for one in parameters]
+        )

@@ -1,0 +1,166 @@
+"""How routes are declared and served: the JSON route class, serving routers'
+routes flat, JSON responses, query models validated by the route, and the
+OpenAPI entries for what a route reads from the request itself.
+
+Why routes read some inputs themselves (the list's query string, the
+conditional headers) rather than declaring them: FastAPI solves every
+declared dependency and parameter on every request, and on the hot path
+that was a large part of a request's CPU (docs/design.md, "The hot path
+declares only what clients send").
+"""
+
+from __future__ import annotations
+
+import email.message
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request, Response, params, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from todo_api.kit.errors import MalformedBody, UnsupportedMediaType
+
+
+def serve_routes(app: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """Serve the routers' routes from the app's own route list, ahead of any other.
+
+    Not ``app.include_router``: in FastAPI 0.165 an included router is a
+    route of its own that matches each request twice (docs/benchmarks.md,
+    "Before and after"). These routers are complete as declared (prefix,
+    tags, dependencies, route class, responses), so including them would add
+    nothing. One thing an inclusion gives is not given here:
+    ``app.dependency_overrides`` do not reach these routes (apps are
+    configured through ``Settings``, the tests included). Call it before the
+    OpenAPI document is first built, as ``create_app`` does: FastAPI caches
+    the document.
+    """
+    app.router.routes[:0] = [route for router in routers for route in router.routes]
+
+
+def json_response(body: Any, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
+    """``body`` as JSON, serialised once with orjson (UTC times end in ``Z``).
+
+    Skips FastAPI's second validation against the response model; the shapes
+    are the declared models', and the schemathesis test holds every response
+    to them.
+    """
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_UTC_Z),
+        status_code=status_code,
+        headers=headers or None,
+        media_type="application/json",
+    )
+
+
+def validated_query[Model: BaseModel](model: type[Model], request: Request) -> Model:
+    """The request's query string validated as ``model`` (last value of a repeated name).
+
+    What FastAPI does for ``Annotated[Model, Query()]`` with fields that take
+    one value each (a list-typed field would get only the last value),
+    without its per-field extraction.
+
+    Raises:
+        RequestValidationError: a parameter is invalid; locations are
+            ``("query", name)``, as FastAPI's own (422 ``VALIDATION_ERROR``).
+    """
+    try:
+        return model.model_validate(request.query_params)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
+def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` that documents ``model``'s fields as query parameters.
+
+    For a route that validates its query string itself (``validated_query``):
+    one parameter per field, as FastAPI would list a declared query model,
+    with each field's schema and the definitions it refers to (enums) written
+    in place. For flat models: a definition that refers to itself would not
+    end.
+    """
+    schema = model.model_json_schema()
+    definitions = schema.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            here = {key: inline(value) for key, value in node.items() if key != "$ref"}
+            if "$ref" in node:  # the definition, with what sits beside the reference
+                return {**inline(definitions[node["$ref"].rsplit("/", 1)[-1]]), **here}
+            return here
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, field in schema["properties"].items():
+        parameter = {"name": name, "in": "query", "required": name in required}
+        if "description" in field:
+            parameter["description"] = field["description"]
+        parameters.append({**parameter, "schema": inline(field)})
+    return {"parameters": parameters}
+
+
+def header_parameter(name: str, description: str) -> dict[str, Any]:
+    """``openapi_extra`` that documents an optional request header the route reads itself."""
+    parameter = {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+    return {"parameters": [parameter]}
+
+
+def _is_json(content_type: str) -> bool:
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+class JSONRoute(APIRoute):
+    """An ``APIRoute`` that refuses bodies that are not JSON as the contract says.
+
+    A body with a non-JSON ``Content-Type`` is 415 ``UNSUPPORTED_MEDIA_TYPE``
+    (FastAPI would validate it as raw bytes); a body that does not parse,
+    whether bad JSON syntax or not UTF-8 (FastAPI answers the latter with a
+    bare 400), is 422 with ``field_errors.body`` (api.md, "Details"). A
+    request without a body (no ``Content-Length`` or ``0``, no chunked
+    transfer) is left alone.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        field_info = getattr(self.body_field, "field_info", None)
+        takes_json = self.body_field is not None and not isinstance(field_info, params.Form)
+        if not takes_json:
+            return handler
+
+        async def guarded(request: Request) -> Response:
+            headers = request.headers
+            has_body = headers.get("content-length", "0") != "0" or "chunked" in headers.get(
+                "transfer-encoding", ""
+            )
+            if has_body and not _is_json(headers.get("content-type", "")):
+                raise UnsupportedMediaType()
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                if any(error.get("type") == "json_invalid" for error in exc.errors()):
+                    raise MalformedBody() from None
+                raise
+            except StarletteHTTPException as exc:
+                if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+                    raise MalformedBody() from None
+                raise
+
+        return guarded

@@ -1,0 +1,377 @@
+"""Task storage: the only place task statements are built and rows read.
+
+Every statement filters on the owner (``user_id``), so another user's task is
+simply not found. Statements are Core on the SQLModel tables, built once per
+shape with bound parameters (so each is compiled once), and run with
+``todo_api.kit.database``. A read is one statement: a page, its tags and
+``total`` in one round trip, one snapshot, so ``total`` agrees with the page
+and a task's version with its tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    SmallInteger,
+    String,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Dialect
+
+from todo_api.kit.compiled import Row
+from todo_api.kit.database import Statements
+from todo_api.kit.engine import dialect_insert
+from todo_api.kit.pagination import page_offset
+from todo_api.tasks.models import TAGS, TASK_COUNTS, TASK_TAGS, TASKS, TaskColumns, TaskFields
+from todo_api.tasks.schemas import SortOrder, TaskPublic, TaskQuery, TaskSort, TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTask:
+    """A task as stored: its public ``fields`` and its ``version`` (which grows on every write)."""
+
+    fields: TaskFields
+    version: int
+
+    @property
+    def id(self) -> int:
+        return self.fields["id"]
+
+
+@dataclass(slots=True)
+class LockedTask:
+    """A task read under its row lock: its columns and its tag names, in order."""
+
+    columns: TaskColumns
+    tags: list[str]
+
+
+_TASK_COLUMNS = tuple(TASKS.c[name] for name in TaskColumns.__annotations__)
+_PUBLIC_FIELDS = tuple(TaskPublic.model_fields)
+
+
+def task_fields(columns: Mapping[str, Any], tags: list[str]) -> TaskFields:
+    """``TaskPublic``'s fields, in its order, from a task's columns and its tag names."""
+    return cast(
+        TaskFields, {name: tags if name == "tags" else columns[name] for name in _PUBLIC_FIELDS}
+    )
+
+
+def _tasks_with_tags(rows: Iterable[Row]) -> list[StoredTask]:
+    """Fold rows of (task columns..., ``tag``), one per task and tag, into tasks, in row order."""
+    tasks: dict[int, StoredTask] = {}
+    for row in rows:
+        task = tasks.get(row["id"])
+        if task is None:
+            task = tasks[row["id"]] = StoredTask(task_fields(row, []), row["version"])
+        if row["tag"] is not None:
+            task.fields["tags"].append(row["tag"])
+    return list(tasks.values())
+
+
+# --- the list ----------------------------------------------------------------
+
+
+class _ListShape(NamedTuple):
+    """What decides the list statement's SQL; the values are bound at execution."""
+
+    status: TaskStatus
+    priority: bool
+    tag: bool
+    q: bool
+    due_before: bool
+    due_after: bool
+    sort: TaskSort
+    order: SortOrder
+
+
+def _shape_of(filters: TaskQuery) -> _ListShape:
+    return _ListShape(
+        status=filters.status,
+        priority=filters.priority is not None,
+        tag=bool(filters.tag),
+        q=bool(filters.q),
+        due_before=filters.due_before is not None,
+        due_after=filters.due_after is not None,
+        sort=filters.sort,
+        order=filters.order,
+    )
+
+
+def _list_parameters(user_id: str, filters: TaskQuery) -> dict[str, Any]:
+    """Values for the bound parameters of ``_list_statements(_shape_of(filters))``."""
+    return {
+        "user_id": user_id,
+        "priority": filters.priority,
+        "tag": filters.tag.lower() if filters.tag else None,
+        "q": _like_escaped(filters.q) if filters.q else None,
+        "due_before": filters.due_before,
+        "due_after": filters.due_after,
+        "limit": filters.page_size,
+        "offset": page_offset(filters.page, filters.page_size),
+    }
+
+
+_LIKE_ESCAPE = "/"
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` as a literal inside ``LIKE`` (``%`` and ``_`` match themselves)."""
+    for special in (_LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, _LIKE_ESCAPE + special)
+    return text
+
+
+def _list_conditions(shape: _ListShape) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [TASKS.c.user_id == bindparam("user_id")]
+    if shape.status is not TaskStatus.all:
+        # ``=`` rather than ``IS``: PostgreSQL uses a btree index only for the former.
+        conditions.append(TASKS.c.completed == (shape.status is TaskStatus.completed))
+    if shape.priority:
+        conditions.append(TASKS.c.priority == bindparam("priority"))
+    if shape.tag:
+        tagged = (
+            select(TASK_TAGS.c.task_id)
+            .join(TAGS, TAGS.c.id == TASK_TAGS.c.tag_id)
+            .where(TAGS.c.user_id == bindparam("user_id"), TAGS.c.name == bindparam("tag"))
+        )
+        conditions.append(TASKS.c.id.in_(tagged))
+    if shape.q:
+        text = bindparam("q", type_=String())
+        conditions.append(
+            or_(
+                TASKS.c.title.icontains(text, escape=_LIKE_ESCAPE),
+                TASKS.c.description.icontains(text, escape=_LIKE_ESCAPE),
+            )
+        )
+    if shape.due_before:
+        conditions.append(TASKS.c.due_date <= bindparam("due_before"))
+    if shape.due_after:
+        conditions.append(TASKS.c.due_date >= bindparam("due_after"))
+    return conditions
+
+
+def _order(columns: Any, shape: _ListShape) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """Sort by the chosen column of ``columns``, ties broken by ``id`` in the same direction.
+
+    Tasks without a ``due_date`` sort last in either order (api.md, "Listing").
+    """
+    column = columns[shape.sort]
+    descending = shape.order == "desc"
+    primary = column.desc() if descending else column.asc()
+    if shape.sort == "due_date":
+        primary = primary.nulls_last()
+    tie = columns.id.desc() if descending else columns.id.asc()
+    return primary, tie
+
+
+def _total(shape: _ListShape, conditions: list[ColumnElement[bool]]) -> ColumnElement[int]:
+    """The number of the user's tasks that match, as an uncorrelated scalar subquery.
+
+    With no filter but ``status``, it is the sum of the user's ``task_counts``
+    rows (at most 8, kept by triggers; migration 0002); otherwise it is a
+    ``count(*)`` of the matches.
+    """
+    if shape.priority or shape.tag or shape.q or shape.due_before or shape.due_after:
+        return select(func.count()).select_from(TASKS).where(*conditions).scalar_subquery()
+    counted = {
+        TaskStatus.all: TASK_COUNTS.c.total,
+        TaskStatus.completed: TASK_COUNTS.c.completed,
+        TaskStatus.pending: TASK_COUNTS.c.total - TASK_COUNTS.c.completed,
+    }[shape.status]
+    summed = func.coalesce(func.sum(counted), 0).cast(BigInteger)
+    return select(summed).where(TASK_COUNTS.c.user_id == bindparam("user_id")).scalar_subquery()
+
+
+@lru_cache(maxsize=1024)
+def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
+    """The page statement and the total statement of one list shape.
+
+    The page: the page's tasks (an index scan, ``LIMIT``/``OFFSET``) joined to
+    their tags, one row per task and tag, with ``total`` (``_total``, evaluated
+    once per statement). The total alone serves a page past the end, which
+    has no row to carry it.
+    """
+    conditions = _list_conditions(shape)
+    total = _total(shape, conditions).label("total")
+    page = (
+        select(*_TASK_COLUMNS)
+        .where(*conditions)
+        .order_by(*_order(TASKS.c, shape))
+        .limit(bindparam("limit", type_=BigInteger()))
+        .offset(bindparam("offset", type_=BigInteger()))
+        .subquery("page")
+    )
+    rows = (
+        select(page, TAGS.c.name.label("tag"), total)
+        .select_from(
+            page.outerjoin(TASK_TAGS, TASK_TAGS.c.task_id == page.c.id).outerjoin(
+                TAGS, TAGS.c.id == TASK_TAGS.c.tag_id
+            )
+        )
+        .order_by(*_order(page.c, shape), TASK_TAGS.c.position)
+    )
+    return rows, select(total)
+
+
+_GET_TASK = (
+    select(*_TASK_COLUMNS, TAGS.c.name.label("tag"))
+    .select_from(
+        TASKS.outerjoin(TASK_TAGS, TASK_TAGS.c.task_id == TASKS.c.id).outerjoin(
+            TAGS, TAGS.c.id == TASK_TAGS.c.tag_id
+        )
+    )
+    .where(TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id"))
+    .order_by(TASK_TAGS.c.position)
+)
+"""One task and its tags, one row per tag (one row with ``tag`` NULL if none)."""
+
+
+"""One task and its tags, one row per tag (one row with ``tag`` NULL if none)."""
+
+
+async def list_page(db: Statements, user_id: str, query: TaskQuery) -> tuple[list[TaskFields], int]:
+    """One page of ``user_id``'s tasks and the number of all that match ``query``.
+
+    One statement; a page past the end (no row to carry ``total``) takes a
+    second, the total alone.
+
+    Returns:
+        ``(tasks, total)``; a page past the end is ``([], total)``.
+    """
+    shape = _shape_of(query)
+    rows_statement, total_statement = _list_statements(shape)
+    parameters = _list_parameters(user_id, query)
+    rows = await db.fetch(rows_statement, parameters)
+    if rows:
+        total = int(rows[0]["total"])
+    elif query.page == 1:
+        total = 0
+    else:
+        total = int((await db.fetch(total_statement, parameters))[0]["total"])
+    return [task.fields for task in _tasks_with_tags(rows)], total
+
+
+async def task_by_id(db: Statements, user_id: str, task_id: int) -> StoredTask | None:
+    """``user_id``'s task ``task_id`` with its tags, if there is one."""
+    found = _tasks_with_tags(await db.fetch(_GET_TASK, {"task_id": task_id, "user_id": user_id}))
+    return found[0] if found else None
+
+
+# --- writes --------------------------------------------------------------------
+#
+# A write runs in the caller's unit of work. ``lock_task`` locks the row
+# ``FOR UPDATE`` first; tag links change only under that lock.
+
+_LOCK_TASK = _GET_TASK.with_for_update(of=TASKS)
+_INSERT_TASK = insert(TASKS).returning(TASKS.c.id)
+_UPDATE_TASK = update(TASKS).where(
+    TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("owner_id")
+)
+"""SET comes from the execution's parameters that name columns (``_WRITABLE``); the
+owner is bound as ``owner_id`` because ``user_id`` would name the column."""
+_WRITABLE = tuple(c.name for c in TASKS.c if c.name not in {"id", "user_id", "created_at"})
+"""Every column but the task's identity, owner and creation time."""
+_DELETE_TASK = delete(TASKS).where(
+    TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id")
+)
+"""Its tag links go with it (``ON DELETE CASCADE``)."""
+_UNLINK_TAGS = delete(TASK_TAGS).where(
+    TASK_TAGS.c.task_id == bindparam("task_id"),
+    TASK_TAGS.c.task_id.in_(
+        select(TASKS.c.id).where(
+            TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id")
+        )
+    ),
+)
+_LINK_TAG = insert(TASK_TAGS).from_select(
+    ["task_id", "tag_id", "position"],
+    select(
+        bindparam("task_id", type_=BigInteger()),
+        TAGS.c.id,
+        bindparam("position", type_=SmallInteger()),
+    ).where(TAGS.c.user_id == bindparam("user_id"), TAGS.c.name == bindparam("name")),
+)
+"""Link the task to the user's tag named ``name``: run once per tag, no id round trip."""
+
+
+@lru_cache(maxsize=4)
+def _insert_missing_tags(dialect: Dialect) -> Any:
+    """``INSERT INTO tags ... ON CONFLICT (user_id, name) DO NOTHING``, built once per
+    dialect and run with one parameter set per tag (one pipelined executemany)."""
+    return dialect_insert(dialect)(TAGS).on_conflict_do_nothing(index_elements=["user_id", "name"])
+
+
+async def lock_task(db: Statements, user_id: str, task_id: int) -> LockedTask | None:
+    """``user_id``'s task ``task_id`` and its tags, its row locked until the unit of
+    work ends; ``None`` if there is no such task."""
+    rows = await db.fetch(_LOCK_TASK, {"task_id": task_id, "user_id": user_id})
+    if not rows:
+        return None
+    columns = cast(TaskColumns, {column.key: rows[0][column.key] for column in _TASK_COLUMNS})
+    return LockedTask(columns, [row["tag"] for row in rows if row["tag"] is not None])
+
+
+async def insert_task(db: Statements, columns: Mapping[str, Any]) -> int:
+    """Store a new task (every column but ``id``); its new ``id``."""
+    task_id: int = (await db.fetch(_INSERT_TASK, columns))[0]["id"]
+    return task_id
+
+
+async def update_task(db: Statements, columns: TaskColumns) -> None:
+    """Write every writable column of the task ``columns["id"]`` of ``columns["user_id"]``."""
+    values: dict[str, Any] = {name: columns[name] for name in _WRITABLE}  # type: ignore[literal-required]
+    await db.execute(
+        _UPDATE_TASK, {**values, "task_id": columns["id"], "owner_id": columns["user_id"]}
+    )
+
+
+async def delete_task(db: Statements, user_id: str, task_id: int) -> None:
+    """Delete ``user_id``'s task ``task_id`` and its tag links."""
+    await db.execute(_DELETE_TASK, {"task_id": task_id, "user_id": user_id})
+
+
+async def replace_tags(db: Statements, user_id: str, task_id: int, names: list[str]) -> None:
+    """Make the task's tags exactly ``names`` (already normalised), in that order."""
+    await db.execute(_UNLINK_TAGS, {"task_id": task_id, "user_id": user_id})
+    await store_tags(db, user_id, names)
+    await link_tags(db, user_id, task_id, names)
+
+
+async def store_tags(db: Statements, user_id: str, names: list[str]) -> None:
+    """Insert those of ``user_id``'s tags ``names`` that do not exist yet.
+
+    In sorted order, so that two transactions that insert the same new tags
+    take their locks in one order: one waits for the other, neither
+    deadlocks (docs/design.md, "Totals").
+    """
+    if names:
+        await db.execute_many(
+            _insert_missing_tags(db.dialect),
+            [{"user_id": user_id, "name": name} for name in sorted(names)],
+        )
+
+
+async def link_tags(db: Statements, user_id: str, task_id: int, names: list[str]) -> None:
+    """Link the task to ``user_id``'s stored tags ``names``; a tag's position is its index."""
+    if names:
+        await db.execute_many(
+            _LINK_TAG,
+            [
+                {"task_id": task_id, "user_id": user_id, "name": name, "position": position}
+                for position, name in enumerate(names)
+            ],
+        )
