@@ -1,8 +1,9 @@
 """Typed settings, read from the environment and a ``.env`` file.
 
-Every variable of ``shared/specs/operations.md`` ("Environment") is a field here,
-with the default that page gives. A bad value stops start-up with a message
-that names the variable (``SettingsError``), not a traceback.
+Every variable of the operations contract is a field here, with its default;
+``.env.example`` lists them all (docs/operations.md, "Commands"). A bad value
+stops start-up with a message that names the variable (``SettingsError``),
+not a traceback.
 """
 
 from __future__ import annotations

@@ -14,9 +14,10 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM = 2, 19_456, 1
 """Argon2id at m=19 MiB, t=2, p=1: OWASP Password Storage Cheat Sheet's recommendation.
 
-About 75 ms a hash on our 2-core machines (argon2-cffi's default profile,
-64 MiB, t=3, p=4, took 320 ms there). Hashes made with other parameters are
-re-hashed with these on the next successful login (``verify_and_update``).
+Cheaper than argon2-cffi's default profile and still above OWASP's floor
+(timings in docs/design.md, "Argon2id parameters"). Hashes made with other
+parameters are re-hashed with these on the next successful login
+(``verify_and_update``).
 """
 
 

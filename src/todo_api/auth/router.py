@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, status
@@ -51,15 +53,21 @@ me_router = APIRouter(
 ResourcesDep = Annotated[Resources, Depends(resources)]
 
 
-async def _limit_auth_attempt(request: Request, found: Resources, email: str) -> None:
-    """Count the attempt by client address (uvicorn applies ``X-Forwarded-For`` from
-    trusted proxies) and by email."""
+async def _signed_in(
+    request: Request, found: Resources, email: str, sign_in: Callable[[], Awaitable[UserRow]]
+) -> UserToken:
+    """Count the attempt against the auth rate limit, then call ``sign_in`` (the
+    service call) and answer with a fresh token for its user.
+
+    The attempt counts by client address (uvicorn applies ``X-Forwarded-For``
+    from trusted proxies) and by ``email`` (normalised).
+
+    Raises:
+        RateLimited: over ``RATE_LIMIT_AUTH`` (429); ``sign_in`` is then not run.
+    """
     address = request.client.host if request.client else "unknown"
     await found.rate_limiter.limit_auth_attempt(request.scope, address, email)
-
-
-def _user_token(found: Resources, user: UserRow) -> UserToken:
-    """A fresh access token for ``user``, who is now known to exist."""
+    user = await sign_in()
     found.provisioner.remember(user["id"])
     token, expires_in = issue_access_token(
         user_id=user["id"], email=user["email"], name=user["name"], settings=found.settings
@@ -85,9 +93,8 @@ def _user_token(found: Resources, user: UserRow) -> UserToken:
     },
 )
 async def signup(request: Request, body: SignupRequest, found: ResourcesDep) -> UserTokenEnvelope:
-    await _limit_auth_attempt(request, found, body.email)
-    user = await service.signup(found.database, found.passwords, body)
-    return UserTokenEnvelope(data=_user_token(found, user))
+    sign_in = partial(service.signup, found.database, found.passwords, body)
+    return UserTokenEnvelope(data=await _signed_in(request, found, body.email, sign_in))
 
 
 @router.post(
@@ -102,11 +109,10 @@ async def signup(request: Request, body: SignupRequest, found: ResourcesDep) -> 
     responses={**BAD_CREDENTIALS, 415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`).")},
 )
 async def login(request: Request, body: LoginRequest, found: ResourcesDep) -> UserTokenEnvelope:
-    await _limit_auth_attempt(request, found, body.email)
-    user = await service.check_credentials(
-        found.database, found.passwords, body.email, body.password
+    sign_in = partial(
+        service.check_credentials, found.database, found.passwords, body.email, body.password
     )
-    return UserTokenEnvelope(data=_user_token(found, user))
+    return UserTokenEnvelope(data=await _signed_in(request, found, body.email, sign_in))
 
 
 @router.post(
@@ -126,9 +132,10 @@ async def token(
     found: ResourcesDep,
 ) -> TokenResponse:
     email = normalise_email(form.username)
-    await _limit_auth_attempt(request, found, email)
-    user = await service.check_credentials(found.database, found.passwords, email, form.password)
-    issued = _user_token(found, user)
+    sign_in = partial(
+        service.check_credentials, found.database, found.passwords, email, form.password
+    )
+    issued = await _signed_in(request, found, email, sign_in)
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -62,3 +62,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name == "postgresql":
             return None
         return super().result_processor(dialect, coltype)
+
+
+BIGINT_ID = BigInteger().with_variant(Integer, "sqlite")
+"""A 64-bit id; ``INTEGER`` on SQLite, where only that type is the rowid (and autoincrements)."""
+
+
+def id_field() -> Any:
+    """A table's ``id``: a 64-bit primary key the database assigns."""
+    return Field(default=None, sa_column=Column(BIGINT_ID, primary_key=True, autoincrement=True))
+
+
+def owner_field() -> Any:
+    """A table's ``user_id``: the owning user, whose deletion deletes the row."""
+    return Field(sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False))

@@ -46,6 +46,13 @@ def new_request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+class ASGIMiddleware:
+    """A pure ASGI middleware around ``app`` (no per-request wrapper objects)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+
 class BodyLimitMiddleware:
     """``MAX_BODY_BYTES`` for every request body: 413 ``PAYLOAD_TOO_LARGE``.
 
@@ -97,7 +104,7 @@ def add_response_headers(scope: Scope, headers: dict[str, str]) -> None:
     scope.setdefault("state", {}).setdefault(RESPONSE_HEADERS_STATE, {}).update(headers)
 
 
-class ResponseHeadersMiddleware:
+class ResponseHeadersMiddleware(ASGIMiddleware):
     """Headers every response gets, ``no-store`` on authenticated ones, and those
     added with ``add_response_headers``.
 
@@ -111,9 +118,6 @@ class ResponseHeadersMiddleware:
     ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
     JSON_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
     NO_STORE = (b"cache-control", b"no-store")
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -169,7 +173,7 @@ class ResponseHeadersMiddleware:
         return headers
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(ASGIMiddleware):
     """One log record per request: method, route template, status, duration, user id.
 
     The route template (``/api/{user_id}/tasks``), never the raw path, so that
@@ -177,9 +181,6 @@ class AccessLogMiddleware:
     so no token or password reaches a log. ``user_id`` is what the auth
     dependency stored in ``scope["state"]``.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not access_logger.isEnabledFor(logging.INFO):
@@ -213,7 +214,7 @@ class AccessLogMiddleware:
             )
 
 
-class UnhandledErrorMiddleware:
+class UnhandledErrorMiddleware(ASGIMiddleware):
     """Last line of defence: an exception nobody handled becomes an envelope.
 
     A database that cannot be reached is 503 ``SERVICE_UNAVAILABLE`` with
@@ -222,9 +223,6 @@ class UnhandledErrorMiddleware:
     inside the request-id middleware so the response still carries
     ``X-Request-ID``.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

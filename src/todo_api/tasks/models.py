@@ -6,11 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, SmallInteger, Table
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, SmallInteger, Table
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from todo_api.kit.columns import UTCDateTime, utcnow
+from todo_api.kit.columns import BIGINT_ID, UTCDateTime, id_field, owner_field, utcnow
 
 
 class Priority(StrEnum):
@@ -55,15 +55,8 @@ class Task(SQLModel, table=True):
         {"sqlite_autoincrement": True},
     )
 
-    id: int | None = Field(
-        default=None,
-        sa_column=Column(
-            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-        ),
-    )
-    user_id: str = Field(
-        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    )
+    id: int | None = id_field()
+    user_id: str = owner_field()
     title: str = Field(max_length=200)
     description: str | None = Field(default=None, max_length=1000)
     completed: bool = False
@@ -81,15 +74,8 @@ class Tag(SQLModel, table=True):
     __tablename__ = "tags"
     __table_args__ = (Index("uq_tags_user_id_name", "user_id", "name", unique=True),)
 
-    id: int | None = Field(
-        default=None,
-        sa_column=Column(
-            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-        ),
-    )
-    user_id: str = Field(
-        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    )
+    id: int | None = id_field()
+    user_id: str = owner_field()
     name: str = Field(max_length=30)
 
 
@@ -121,14 +107,14 @@ class TaskTag(SQLModel, table=True):
 
     task_id: int = Field(
         sa_column=Column(
-            BigInteger().with_variant(Integer, "sqlite"),
+            BIGINT_ID,
             ForeignKey("tasks.id", ondelete="CASCADE"),
             primary_key=True,
         )
     )
     tag_id: int = Field(
         sa_column=Column(
-            BigInteger().with_variant(Integer, "sqlite"),
+            BIGINT_ID,
             ForeignKey("tags.id", ondelete="CASCADE"),
             primary_key=True,
         )
@@ -136,8 +122,8 @@ class TaskTag(SQLModel, table=True):
     position: int = Field(sa_type=SmallInteger)
 
 
-class TaskColumns(TypedDict):
-    """A ``tasks`` row."""
+class _TaskRow(TypedDict):
+    """What ``TaskColumns`` and ``TaskFields`` share."""
 
     id: int
     user_id: str
@@ -149,23 +135,18 @@ class TaskColumns(TypedDict):
     due_date: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class TaskColumns(_TaskRow):
+    """A ``tasks`` row."""
+
     version: int
 
 
-class TaskFields(TypedDict):
-    """A task as clients see it (``TaskPublic``'s fields, in its order), ready to serialise."""
+class TaskFields(_TaskRow):
+    """A task as clients see it (``TaskPublic``'s fields), ready to serialise."""
 
-    id: int
-    user_id: str
-    title: str
-    description: str | None
-    completed: bool
-    completed_at: datetime | None
-    priority: Priority
-    due_date: datetime | None
     tags: list[str]
-    created_at: datetime
-    updated_at: datetime
 
 
 TASKS: Table = Task.__table__  # type: ignore[attr-defined]

@@ -59,7 +59,8 @@ class LockedTask:
     tags: list[str]
 
 
-_TASK_COLUMNS = tuple(TASKS.c[name] for name in TaskColumns.__annotations__)
+_TASK_COLUMNS = tuple(TASKS.c)
+"""Every column of ``tasks``: the keys of ``TaskColumns``."""
 _PUBLIC_FIELDS = tuple(TaskPublic.model_fields)
 
 

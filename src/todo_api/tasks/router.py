@@ -84,6 +84,14 @@ IF_NONE_MATCH = header_parameter(
 )
 
 
+CONDITIONAL_WRITE: dict[str, Any] = {
+    "response_model": TaskEnvelope,
+    "responses": {200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
+    "openapi_extra": IF_MATCH,
+}
+"""What the routes that write a task under ``If-Match`` and answer with it declare."""
+
+
 def _database(request: Request) -> Database:
     return resources(request).database
 
@@ -166,16 +174,13 @@ async def get_task(request: Request, user_id: str, task_id: TaskId) -> Response:
         "Full replacement: `title` is required and omitted optional fields return to their "
         "defaults. Idempotent. Honours `If-Match`."
     ),
-    response_model=TaskEnvelope,
-    responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
-    openapi_extra=IF_MATCH,
+    **CONDITIONAL_WRITE,
 )
 async def replace_task(
     request: Request, user_id: str, task_id: TaskId, body: TaskCreate
 ) -> Response:
-    stored = await service.replace_task(
-        _database(request), user_id, task_id, body, _precondition(request)
-    )
+    database, precondition = _database(request), _precondition(request)
+    stored = await service.write_task(database, user_id, task_id, body, precondition)
     return _task_response(stored)
 
 
@@ -187,16 +192,13 @@ async def replace_task(
         "Partial update: only the fields sent change; `null` clears `description` or "
         "`due_date`. Honours `If-Match`."
     ),
-    response_model=TaskEnvelope,
-    responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
-    openapi_extra=IF_MATCH,
+    **CONDITIONAL_WRITE,
 )
 async def update_task(
     request: Request, user_id: str, task_id: TaskId, body: TaskUpdate
 ) -> Response:
-    stored = await service.update_task(
-        _database(request), user_id, task_id, body, _precondition(request)
-    )
+    database, precondition = _database(request), _precondition(request)
+    stored = await service.write_task(database, user_id, task_id, body, precondition)
     return _task_response(stored)
 
 
@@ -224,9 +226,7 @@ async def delete_task(request: Request, user_id: str, task_id: TaskId) -> Respon
         "(idempotent). `completed_at` is set when the task becomes completed and cleared "
         "when it is reopened. Honours `If-Match`."
     ),
-    response_model=TaskEnvelope,
-    responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
-    openapi_extra=IF_MATCH,
+    **CONDITIONAL_WRITE,
 )
 async def complete_task(
     request: Request,

@@ -9,16 +9,29 @@ N concurrent writers with one ETag exactly one wins.
 
 from __future__ import annotations
 
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 from todo_api.kit.columns import utcnow
 from todo_api.kit.conditional import Precondition
 from todo_api.kit.database import Database, Statements
 from todo_api.kit.errors import NotFound
 from todo_api.tasks import repository
-from todo_api.tasks.models import TaskColumns, TaskFields
+from todo_api.tasks.models import TaskFields
 from todo_api.tasks.repository import LockedTask, StoredTask, task_fields
 from todo_api.tasks.schemas import TaskCreate, TaskQuery, TaskUpdate
+
+_EDITABLE = {"title", "description", "priority", "due_date"}
+"""The fields a client writes as they are; ``completed`` and ``tags`` have rules of their own."""
+
+
+class Toggle(Enum):
+    """``complete_task`` without a body: flip ``completed``."""
+
+    TOGGLE = "toggle"
+
+
+TOGGLE: Final = Toggle.TOGGLE
 
 
 async def list_tasks(
@@ -64,53 +77,24 @@ async def create_task(database: Database, user_id: str, data: TaskCreate) -> Sto
     return StoredTask(task_fields(columns, data.tags), 1)
 
 
-async def replace_task(
-    database: Database, user_id: str, task_id: int, data: TaskCreate, precondition: Precondition
+async def write_task(
+    database: Database,
+    user_id: str,
+    task_id: int,
+    data: TaskCreate | TaskUpdate,
+    precondition: Precondition,
 ) -> StoredTask:
-    """PUT: every writable field takes the body's value or its default.
+    """PUT with a ``TaskCreate``: every writable field takes the body's value or its
+    default. PATCH with a ``TaskUpdate``: only the fields sent change, and ``null``
+    clears ``description`` or ``due_date`` (api.md, "Tasks").
 
     Raises:
         NotFound: no such task for this user (404).
         PreconditionFailed: ``precondition`` does not hold (412).
     """
-    async with database.unit_of_work() as db:
-        task = await _lock_for_write(db, user_id, task_id, precondition)
-        _set_completed(task.columns, data.completed)
-        task.columns["title"] = data.title
-        task.columns["description"] = data.description
-        task.columns["priority"] = data.priority
-        task.columns["due_date"] = data.due_date
-        task.tags = data.tags
-        await repository.replace_tags(db, user_id, task_id, data.tags)
-        return await _write_new_version(db, task)
-
-
-async def update_task(
-    database: Database, user_id: str, task_id: int, data: TaskUpdate, precondition: Precondition
-) -> StoredTask:
-    """PATCH: only the fields the client sent change.
-
-    Raises:
-        NotFound: no such task for this user (404).
-        PreconditionFailed: ``precondition`` does not hold (412).
-    """
-    async with database.unit_of_work() as db:
-        task = await _lock_for_write(db, user_id, task_id, precondition)
-        sent = data.model_fields_set
-        if "title" in sent and data.title is not None:
-            task.columns["title"] = data.title
-        if "description" in sent:
-            task.columns["description"] = data.description
-        if "priority" in sent and data.priority is not None:
-            task.columns["priority"] = data.priority
-        if "due_date" in sent:
-            task.columns["due_date"] = data.due_date
-        if "completed" in sent and data.completed is not None:
-            _set_completed(task.columns, data.completed)
-        if "tags" in sent and data.tags is not None:
-            task.tags = data.tags
-            await repository.replace_tags(db, user_id, task_id, data.tags)
-        return await _write_new_version(db, task)
+    fields = data.model_dump(include=_EDITABLE, exclude_unset=isinstance(data, TaskUpdate))
+    completed, tags = data.completed, data.tags  # a PATCH's are None when not sent: unchanged
+    return await _rewrite(database, user_id, task_id, precondition, fields, completed, tags)
 
 
 async def complete_task(
@@ -120,7 +104,7 @@ async def complete_task(
     completed: bool | None,
     precondition: Precondition,
 ) -> StoredTask:
-    """Toggle ``completed``, or set it when ``completed`` is given (idempotent).
+    """Set ``completed``, or toggle it when ``completed`` is ``None``.
 
     The row lock makes concurrent toggles serialise, so none is lost.
 
@@ -128,12 +112,8 @@ async def complete_task(
         NotFound: no such task for this user (404).
         PreconditionFailed: ``precondition`` does not hold (412).
     """
-    async with database.unit_of_work() as db:
-        task = await _lock_for_write(db, user_id, task_id, precondition)
-        _set_completed(
-            task.columns, (not task.columns["completed"]) if completed is None else completed
-        )
-        return await _write_new_version(db, task)
+    toggle_or_set = TOGGLE if completed is None else completed
+    return await _rewrite(database, user_id, task_id, precondition, {}, toggle_or_set, None)
 
 
 async def delete_task(
@@ -166,13 +146,37 @@ async def _lock_for_write(
     return task
 
 
-def _set_completed(columns: TaskColumns, completed: bool) -> None:
-    """Set ``completed``; ``completed_at`` moves only when the value changes (api.md)."""
-    if completed and not columns["completed"]:
-        columns["completed_at"] = utcnow()
-    elif not completed:
-        columns["completed_at"] = None
-    columns["completed"] = completed
+async def _rewrite(
+    database: Database,
+    user_id: str,
+    task_id: int,
+    precondition: Precondition,
+    fields: dict[str, Any],
+    completed: bool | Toggle | None,
+    tags: list[str] | None,
+) -> StoredTask:
+    """Write the task's next version: ``fields`` (of ``_EDITABLE``) set, ``completed``
+    set or toggled (``None``: unchanged), its tags replaced (``None``: unchanged).
+
+    Raises:
+        NotFound: no such task for this user.
+        PreconditionFailed: ``precondition`` does not hold for the locked version.
+    """
+    async with database.unit_of_work() as db:
+        task = await _lock_for_write(db, user_id, task_id, precondition)
+        columns = task.columns
+        columns.update(fields)  # type: ignore[typeddict-item]
+        if completed is not None:
+            now_completed = not columns["completed"] if completed is TOGGLE else bool(completed)
+            if now_completed and not columns["completed"]:
+                columns["completed_at"] = utcnow()  # moves only when the value changes (api.md)
+            elif not now_completed:
+                columns["completed_at"] = None
+            columns["completed"] = now_completed
+        if tags is not None:
+            task.tags = tags
+            await repository.replace_tags(db, user_id, task_id, tags)
+        return await _write_new_version(db, task)
 
 
 async def _write_new_version(db: Statements, task: LockedTask) -> StoredTask:
