@@ -49,13 +49,13 @@ def _insert_user(dialect: Dialect) -> Any:
     return dialect_insert(dialect)(USERS).on_conflict_do_nothing().returning(USERS.c.id)
 
 
-async def user_by_id(db: Statements, user_id: str) -> UserRow | None:
+async def find_user(db: Statements, user_id: str) -> UserRow | None:
     """The user ``user_id``, if stored."""
     rows = await db.fetch(_USER_BY_ID, {"user_id": user_id})
     return cast(UserRow, rows[0]) if rows else None
 
 
-async def user_by_email(db: Statements, email: str) -> UserRow | None:
+async def find_user_by_email(db: Statements, email: str) -> UserRow | None:
     """The user whose (lower-cased) email is ``email``, if any."""
     rows = await db.fetch(_USER_BY_EMAIL, {"email": email})
     return cast(UserRow, rows[0]) if rows else None
@@ -79,14 +79,14 @@ async def set_name(db: Statements, user_id: str, name: str | None, now: datetime
 
 
 @lru_cache(maxsize=4)
-def _session_by_token(sessions: Table) -> Any:
+def _session_statement(sessions: Table) -> Any:
     return select(sessions.c.user_id, sessions.c.expires_at).where(
         sessions.c.token == bindparam("token")
     )
 
 
-async def session_by_token(db: Statements, sessions: Table, token: str) -> SessionRow | None:
+async def find_session(db: Statements, sessions: Table, token: str) -> SessionRow | None:
     """The Better Auth session whose token value is ``token``, if any
     (``sessions``: ``auth.models.better_auth_sessions``)."""
-    rows = await db.fetch(_session_by_token(sessions), {"token": token})
+    rows = await db.fetch(_session_statement(sessions), {"token": token})
     return cast(SessionRow, rows[0]) if rows else None

@@ -54,7 +54,7 @@ async def signup(database: Database, passwords: Passwords, body: SignupRequest) 
         EmailTaken: the (lower-cased) email already has an account (409).
     """
     async with database.reading() as db:
-        if await repository.user_by_email(db, body.email) is not None:
+        if await repository.find_user_by_email(db, body.email) is not None:
             raise EmailTaken()  # before the hash: a taken email costs no Argon2
     user = new_user(new_user_id(), body.email, body.name, await passwords.hash(body.password))
     async with database.unit_of_work() as db:
@@ -72,7 +72,7 @@ async def check_credentials(
         InvalidCredentials: unknown email or wrong password (one message, same cost; 401).
     """
     async with database.reading() as db:
-        user = await repository.user_by_email(db, email)
+        user = await repository.find_user_by_email(db, email)
     valid, new_hash = await passwords.verify(password, user["password_hash"] if user else None)
     if user is None or not valid:
         raise InvalidCredentials()
@@ -85,7 +85,7 @@ async def check_credentials(
 async def get_user(database: Database, user_id: str) -> UserRow | None:
     """The user ``user_id``, if stored."""
     async with database.reading() as db:
-        return await repository.user_by_id(db, user_id)
+        return await repository.find_user(db, user_id)
 
 
 async def update_profile(database: Database, user_id: str, body: ProfileUpdate) -> UserRow | None:
@@ -126,7 +126,7 @@ class UserProvisioner:
             if (
                 not await repository.insert_user(db, user)
                 and principal.email is not None
-                and await repository.user_by_id(db, principal.user_id) is None
+                and await repository.find_user(db, principal.user_id) is None
             ):
                 # The email belongs to another account: provision without it.
                 await repository.insert_user(db, {**user, "email": None})

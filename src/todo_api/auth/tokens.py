@@ -241,7 +241,7 @@ class SessionTokenVerifier:
         """Raises ``InvalidToken`` for a bad signature or a missing or expired session."""
         value = self.value_of(raw)
         async with self._database.reading() as db:
-            session = await repository.session_by_token(db, self._sessions, value)
+            session = await repository.find_session(db, self._sessions, value)
         if session is None:
             raise InvalidToken("no such session")
         expires_at = as_utc(session["expires_at"])

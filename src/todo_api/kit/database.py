@@ -13,11 +13,10 @@ repository sees one interface, ``Statements``:
   ends and rolled back if it raises.
 
 Only SQLAlchemy's public API is used: connections come from
-``AsyncEngine.connect()`` and go back through its exit (which runs to
-completion even when the request is cancelled); a connection that may be
-unusable is discarded with ``AsyncConnection.invalidate``; and after a
-failure that means the database went away, a pool ``checkout`` listener
-discards every connection made before it (see ``Database.discard_older``).
+``AsyncEngine.raw_connection()`` and go back with ``close()``; a connection
+that may be unusable is discarded with ``invalidate()``; and after a failure
+that means the database went away, a pool ``checkout`` listener discards
+every connection made before it (see ``Database.discard_older``).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -90,12 +89,12 @@ class Database:
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Statements]:
         """A connection for reads of one statement each, outside any transaction."""
-        async with self.engine.connect() as connection:
-            if not self._by_driver:
+        if not self._by_driver:
+            async with self.engine.connect() as connection:
                 yield _SQLAlchemyStatements(connection)
-                return
-            async with self._guarded(connection) as driver:
-                yield _DriverStatements(driver, self.dialect)
+            return
+        async with self._driver_connection() as driver:
+            yield _DriverStatements(driver, self.dialect)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[Statements]:
@@ -104,11 +103,7 @@ class Database:
             async with self.engine.begin() as connection:
                 yield _SQLAlchemyStatements(connection)
             return
-        async with (
-            self.engine.connect() as connection,
-            self._guarded(connection) as driver,
-            driver.transaction(),
-        ):
+        async with self._driver_connection() as driver, driver.transaction():
             yield _DriverStatements(driver, self.dialect)
 
     async def ping(self, seconds: float) -> bool:
@@ -145,22 +140,33 @@ class Database:
             raise DisconnectionError("connection opened before the database went away")
 
     @asynccontextmanager
-    async def _guarded(self, connection: AsyncConnection) -> AsyncIterator[asyncpg.Connection]:
-        """The asyncpg connection under ``connection``, discarded if a failure may
-        have left it unusable."""
-        pooled = await connection.get_raw_connection()
+    async def _driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection's asyncpg connection, given back or discarded at the end.
+
+        The end is synchronous, so a cancelled request cannot abandon it
+        halfway: ``close()`` returns a healthy connection to the pool without
+        I/O (we never open a transaction through SQLAlchemy's adapter, so its
+        reset has nothing to roll back), and ``invalidate()`` outside a
+        greenlet terminates the asyncpg connection at once, without waiting
+        for the server (tests/kit/test_framework.py holds both).
+        """
+        pooled = await self.engine.raw_connection()
         driver: asyncpg.Connection = pooled.driver_connection
         try:
             yield driver
         except BaseException as failure:
             if is_database_unavailable(failure):
                 self.discard_older()
-                await run_to_completion(connection.invalidate(failure))
+                pooled.invalidate(failure)
             elif not _usable(driver, failure):
-                await run_to_completion(connection.invalidate(failure))
+                pooled.invalidate(failure)
+            else:
+                pooled.close()
             raise
         if driver.is_closed() or driver.is_in_transaction():
-            await connection.invalidate()
+            pooled.invalidate()
+        else:
+            pooled.close()
 
 
 def _stamp_connected_at(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -177,25 +183,6 @@ def _usable(connection: asyncpg.Connection, failure: BaseException) -> bool:
     if connection.is_closed() or connection.is_in_transaction():
         return False
     return isinstance(failure, ApiError | asyncpg.PostgresError)
-
-
-async def run_to_completion(cleanup: Coroutine[Any, Any, None]) -> None:
-    """Run ``cleanup`` to its end even if this task is cancelled meanwhile, then re-raise.
-
-    A connection's discarding must not be abandoned halfway (a client that
-    disconnects cancels its request's task, at any await, once or more): a
-    pool without overflow would lose that connection for good.
-    """
-    task = asyncio.ensure_future(cleanup)
-    cancelled: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError as error:
-            cancelled = error
-    task.result()  # the cleanup's own error, if any
-    if cancelled is not None:
-        raise cancelled
 
 
 class _SQLAlchemyStatements:

@@ -266,7 +266,7 @@ async def list_page(db: Statements, user_id: str, query: TaskQuery) -> tuple[lis
     return [task.fields for task in _tasks_with_tags(rows)], total
 
 
-async def task_by_id(db: Statements, user_id: str, task_id: int) -> StoredTask | None:
+async def find_task(db: Statements, user_id: str, task_id: int) -> StoredTask | None:
     """``user_id``'s task ``task_id`` with its tags, if there is one."""
     found = _tasks_with_tags(await db.fetch(_GET_TASK, {"task_id": task_id, "user_id": user_id}))
     return found[0] if found else None
@@ -300,13 +300,16 @@ _UNLINK_TAGS = delete(TASK_TAGS).where(
 )
 _LINK_TAG = insert(TASK_TAGS).from_select(
     ["task_id", "tag_id", "position"],
-    select(
-        bindparam("task_id", type_=BigInteger()),
-        TAGS.c.id,
-        bindparam("position", type_=SmallInteger()),
-    ).where(TAGS.c.user_id == bindparam("user_id"), TAGS.c.name == bindparam("name")),
+    select(TASKS.c.id, TAGS.c.id, bindparam("position", type_=SmallInteger()))
+    .select_from(TASKS.join(TAGS, TAGS.c.user_id == TASKS.c.user_id))
+    .where(
+        TASKS.c.id == bindparam("task_id"),
+        TASKS.c.user_id == bindparam("user_id"),
+        TAGS.c.name == bindparam("name"),
+    ),
 )
-"""Link the task to the user's tag named ``name``: run once per tag, no id round trip."""
+"""Link the user's task to the user's tag named ``name`` (nothing if either is another
+user's): run once per tag, no id round trip."""
 
 
 @lru_cache(maxsize=4)

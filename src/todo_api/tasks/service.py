@@ -49,7 +49,7 @@ async def get_task(database: Database, user_id: str, task_id: int) -> StoredTask
         NotFound: no such task for this user (another user's task included; 404).
     """
     async with database.reading() as db:
-        found = await repository.task_by_id(db, user_id, task_id)
+        found = await repository.find_task(db, user_id, task_id)
     if found is None:
         raise NotFound("Task not found")
     return found
