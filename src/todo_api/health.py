@@ -1,6 +1,6 @@
 """``GET /api/health``: a real database round trip, for load balancers.
 
-The one route whose error body is not the envelope (api.md, "Health").
+The one route whose error body is not the envelope (the API contract, "Health").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The authentication dependency and the order of checks on protected routes.
 
-api.md: authentication (401) first, then the path owner check (403), then the
-API rate limit (429), then everything else. ``user_guard`` does the first
+The API contract's order: authentication (401) first, then the path owner
+check (403), then the API rate limit (429), then everything else. ``user_guard`` does the first
 three for every authenticated route (the task routes and ``/api/auth/me``);
 ``AuthenticatedRoute`` keeps that order even for the two body errors FastAPI
 finds before any dependency runs (a non-JSON content type, 415, and JSON
@@ -35,7 +35,7 @@ oauth2_scheme = OAuth2PasswordBearer(
 class UserGuard(SecurityBase):
     """The bearer scheme of every authenticated route, as its one dependency.
 
-    Called per request, it checks in api.md's order: the bearer token (401),
+    Called per request, it checks in the API contract's order: the bearer token (401),
     then that the path's ``{user_id}``, if the route has one, is the token's
     ``sub`` (403), then the user's API rate limit (429), and returns the
     caller. It reads the token with ``oauth2_scheme`` and takes its model and
@@ -108,7 +108,7 @@ class AuthenticatedRoute(JSONRoute):
     When the body is refused before dependencies run (415, or a body that
     does not parse), the caller is authenticated and the path owner checked
     first, so an unauthenticated caller learns nothing about the request
-    (api.md).
+    (the API contract).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

@@ -1,6 +1,6 @@
 """Password hashing: Argon2id (pwdlib), in a worker thread, with a dummy hash for
 unknown emails so that a login costs the same whether or not the email exists
-(api.md, "Authentication")."""
+(the API contract, "Authentication")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Account routes of api.md ("Authentication"): signup, login, token, me."""
+"""Account routes of the API contract ("Authentication"): signup, login, token, me."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The account schemas of api.md ("Authentication")."""
+"""The account schemas of the API contract ("Authentication")."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from todo_api.kit.text import FORBID_EXTRA, CleanText
 
 
 def normalise_email(value: str) -> str:
-    """Emails are one account regardless of case or surrounding spaces (api.md)."""
+    """Emails are one account regardless of case or surrounding spaces (the API contract)."""
     return value.strip().lower()
 
 

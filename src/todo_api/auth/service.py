@@ -1,4 +1,4 @@
-"""Accounts (api.md, "Authentication"): sign-up, sign-in, profile, and users
+"""Accounts (the API contract, "Authentication"): sign-up, sign-in, profile, and users
 provisioned from verified tokens.
 
 Passwords are hashed outside any transaction (``Passwords`` runs Argon2 in a
@@ -106,7 +106,7 @@ class UserProvisioner:
     Remembers (bounded LRU) which ids exist, so a known user costs no database
     work per request. The row takes ``email`` and ``name`` from the claims;
     an email that another account already has is left out, because accounts
-    are never merged by email (api.md, "Details").
+    are never merged by email (the API contract, "Details").
     """
 
     def __init__(self, database: Database, size: int = 100_000):

@@ -1,4 +1,4 @@
-"""Issuing and verifying bearer tokens (api.md, "Authentication").
+"""Issuing and verifying bearer tokens (the API contract, "Authentication").
 
 Three verifiers, each with its algorithm fixed by configuration, never taken
 from the token:
@@ -42,10 +42,10 @@ from todo_api.kit.errors import Unauthorized
 logger = logging.getLogger(__name__)
 
 LEEWAY_SECONDS = 30
-"""Clock leeway for ``exp``, ``nbf`` and ``iat`` (api.md)."""
+"""Clock leeway for ``exp``, ``nbf`` and ``iat`` (the API contract)."""
 
 JWKS_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
-"""Asymmetric algorithms a JWKS key may carry (api.md, "Authentication" 2)."""
+"""Asymmetric algorithms a JWKS key may carry (the API contract, "Authentication" 2)."""
 
 
 class InvalidToken(Exception):
@@ -146,7 +146,7 @@ class JWKSVerifier:
     """Tokens of Better Auth's JWT plugin, verified against its published key set.
 
     Keys are cached for ``JWKS_CACHE_SECONDS``; an unknown ``kid`` refetches
-    at most once per ``JWKS_REFETCH_COOLDOWN_SECONDS`` (api.md: once per 30 s),
+    at most once per ``JWKS_REFETCH_COOLDOWN_SECONDS`` (the API contract: once per 30 s),
     so a flood of bad ``kid`` values cannot hammer the Better Auth server. A
     failed fetch keeps the keys already held; with none, tokens are 401.
     ``iss`` and ``aud`` must equal the origin unless ``JWT_ISSUER`` /

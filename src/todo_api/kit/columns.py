@@ -1,7 +1,7 @@
 """What every table shares: the metadata's constraint naming convention, the
 UTC timestamp column type, and the clock.
 
-Timestamps are UTC throughout (api.md, "Conventions"): a value without an
+Timestamps are UTC throughout (the API contract, "Conventions"): a value without an
 offset is taken as UTC, and every value read back is timezone-aware.
 """
 
@@ -28,7 +28,8 @@ MAX_INT64 = 2**63 - 1
 
 
 def as_utc(value: datetime) -> datetime:
-    """``value`` in UTC; a value without an offset is taken as UTC (api.md, "Conventions")."""
+    """``value`` in UTC; a value without an offset is taken as UTC (the API contract,
+    "Conventions")."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

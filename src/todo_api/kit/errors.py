@@ -1,6 +1,6 @@
 """One error family and the handlers that write the error envelope.
 
-Every error status the API returns carries the envelope of api.md
+Every error status the API returns carries the envelope of the API contract
 ("Conventions"):
 ``{"detail": str, "error_code": str, "field_errors"?: {field: [msg]}, "request_id": str}``.
 """
@@ -23,7 +23,7 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ErrorBody(BaseModel):
-    """The error envelope (api.md, "Conventions")."""
+    """The error envelope (the API contract, "Conventions")."""
 
     detail: str = Field(examples=["Task not found"])
     error_code: str = Field(examples=["NOT_FOUND"])
@@ -63,7 +63,7 @@ class BadRequest(ApiError):
 
 
 class Unauthorized(ApiError):
-    """401 for any token problem; the message never says which (api.md)."""
+    """401 for any token problem; the message never says which (the API contract)."""
 
     status_code = 401
     error_code = "UNAUTHORIZED"

@@ -32,7 +32,8 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def is_sane_request_id(value: str) -> bool:
-    """A client's ``X-Request-ID`` is echoed when it is 1 to 128 of ``[A-Za-z0-9._-]`` (api.md)."""
+    """A client's ``X-Request-ID`` is echoed when it is 1 to 128 of ``[A-Za-z0-9._-]``
+    (the API contract)."""
     return _REQUEST_ID.fullmatch(value) is not None
 
 
@@ -58,7 +59,7 @@ class BodyLimitMiddleware:
 
     A declared ``Content-Length`` over the limit is answered at once: nothing
     of the body is read and the route never runs, so the answer comes before
-    authentication (api.md, "Details"). A chunked body (``Transfer-Encoding``,
+    authentication (the API contract, "Details"). A chunked body (``Transfer-Encoding``,
     no length) is counted as it streams by Starlette's
     ``RequestBodyLimitMiddleware``, whose 413 is an ``HTTPException`` that the
     error handlers write as the envelope. An HTTP/1.x request with neither

@@ -1,4 +1,4 @@
-"""Pages of a listing (api.md, "Listing"): ``page`` and ``page_size`` in, and
+"""Pages of a listing (the API contract, "Listing"): ``page`` and ``page_size`` in, and
 ``{"data", "total", "page", "page_size"}`` out."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rate limits with the ``limits`` library (api.md, "Limits").
+"""Rate limits with the ``limits`` library (the API contract, "Limits").
 
 Auth routes count per client address and per email (``RATE_LIMIT_AUTH``);
 every other limited route counts per user (``RATE_LIMIT_API``). Counters live

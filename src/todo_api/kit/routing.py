@@ -133,7 +133,7 @@ class JSONRoute(APIRoute):
     A body with a non-JSON ``Content-Type`` is 415 ``UNSUPPORTED_MEDIA_TYPE``
     (FastAPI would validate it as raw bytes); a body that does not parse,
     whether bad JSON syntax or not UTF-8 (FastAPI answers the latter with a
-    bare 400), is 422 with ``field_errors.body`` (api.md, "Details"). A
+    bare 400), is 422 with ``field_errors.body`` (the API contract, "Details"). A
     request without a body (no ``Content-Length`` or ``0``, no chunked
     transfer) is left alone.
     """

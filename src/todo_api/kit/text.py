@@ -1,6 +1,6 @@
 """Validated text for request schemas, and the rule that bodies refuse unknown fields.
 
-Text rule (api.md, "Conventions"): leading and trailing whitespace is
+Text rule (the API contract, "Conventions"): leading and trailing whitespace is
 stripped; NUL and the other C0 control characters except tab and newline
 are rejected.
 """
@@ -14,7 +14,8 @@ from pydantic import AfterValidator, BeforeValidator
 from sqlmodel.main import SQLModelConfig  # type: ignore[attr-defined]
 
 FORBID_EXTRA = SQLModelConfig(extra="forbid")
-"""Request bodies refuse unknown fields: no mass assignment of ``id``, ``user_id``... (api.md)."""
+"""Request bodies refuse unknown fields: no mass assignment of ``id``, ``user_id``...
+(the API contract)."""
 
 _FORBIDDEN_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 

@@ -26,7 +26,7 @@ _PRIORITY_BY_RANK = {rank: priority for priority, rank in _PRIORITY_RANK.items()
 class PriorityRank(TypeDecorator[Priority]):
     """Stores ``Priority`` as its rank (low 1, medium 2, high 3).
 
-    So ``ORDER BY priority`` sorts by rank, not alphabetically (api.md,
+    So ``ORDER BY priority`` sorts by rank, not alphabetically (the API contract,
     "Listing"), and an index on the column serves that sort.
     """
 

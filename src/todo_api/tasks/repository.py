@@ -168,7 +168,7 @@ def _list_conditions(shape: _ListShape) -> list[ColumnElement[bool]]:
 def _order(columns: Any, shape: _ListShape) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     """Sort by the chosen column of ``columns``, ties broken by ``id`` in the same direction.
 
-    Tasks without a ``due_date`` sort last in either order (api.md, "Listing").
+    Tasks without a ``due_date`` sort last in either order (the API contract, "Listing").
     """
     column = columns[shape.sort]
     descending = shape.order == "desc"

@@ -1,4 +1,4 @@
-"""The seven task routes of api.md ("Tasks"), all under ``/api/{user_id}/tasks``:
+"""The seven task routes of the API contract ("Tasks"), all under ``/api/{user_id}/tasks``:
 HTTP shape only.
 
 Authentication, the path owner check (403) and the API rate limit are one

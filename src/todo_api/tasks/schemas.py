@@ -1,4 +1,4 @@
-"""The task schemas of api.md ("Tasks", "Listing").
+"""The task schemas of the API contract ("Tasks", "Listing").
 
 Model family as in the SQLModel tutorial: ``TaskBase`` (shared fields and
 rules), ``Task`` (the table, in ``models``), ``TaskCreate`` (POST and PUT
@@ -44,7 +44,7 @@ def normalise_tags(tags: list[str] | None) -> list[str]:
 
 
 class TaskBase(SQLModel):
-    """Fields a client may write, with the rules of api.md ("Tasks")."""
+    """Fields a client may write, with the rules of the API contract ("Tasks")."""
 
     model_config = FORBID_EXTRA
 
@@ -75,7 +75,7 @@ class TaskUpdate(SQLModel):
     """``PATCH`` body: only the fields sent change; ``null`` clears a nullable field.
 
     ``title``, ``completed``, ``priority`` and ``tags`` are not nullable:
-    ``null`` for them is 422 (api.md, "Details").
+    ``null`` for them is 422 (the API contract, "Details").
     """
 
     model_config = FORBID_EXTRA
@@ -150,12 +150,12 @@ SortOrder = Literal["asc", "desc"]
 
 
 def _accept_created(value: object) -> object:
-    """The hackathon spelling ``sort=created`` means ``created_at`` (api.md)."""
+    """The hackathon spelling ``sort=created`` means ``created_at`` (the API contract)."""
     return "created_at" if value == "created" else value
 
 
 class TaskQuery(SQLModel):
-    """The list's query parameters (api.md, "Listing"), validated as one model.
+    """The list's query parameters (the API contract, "Listing"), validated as one model.
 
     One model for the route's ten query parameters, and the filter type the
     service takes. Unknown parameters are ignored.

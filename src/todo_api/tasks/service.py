@@ -1,4 +1,4 @@
-"""The task rules of api.md ("Tasks"): what each route reads and writes.
+"""The task rules of the API contract ("Tasks"): what each route reads and writes.
 
 A read is one statement outside any transaction (``Database.reading``). A
 write is one unit of work (``Database.unit_of_work``), committed before the
@@ -86,7 +86,7 @@ async def write_task(
 ) -> StoredTask:
     """PUT with a ``TaskCreate``: every writable field takes the body's value or its
     default. PATCH with a ``TaskUpdate``: only the fields sent change, and ``null``
-    clears ``description`` or ``due_date`` (api.md, "Tasks").
+    clears ``description`` or ``due_date`` (the API contract, "Tasks").
 
     Raises:
         NotFound: no such task for this user (404).
@@ -169,7 +169,7 @@ async def _rewrite(
         if completed is not None:
             now_completed = not columns["completed"] if completed is TOGGLE else bool(completed)
             if now_completed and not columns["completed"]:
-                columns["completed_at"] = utcnow()  # moves only when the value changes (api.md)
+                columns["completed_at"] = utcnow()  # only when the value changes (API contract)
             elif not now_completed:
                 columns["completed_at"] = None
             columns["completed"] = now_completed
