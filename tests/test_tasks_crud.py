@@ -442,7 +442,7 @@ async def test_complete_with_wrongly_typed_body_is_422(
 # --- ETags and If-Match -------------------------------------------------------------------
 
 
-async def test_etag_changes_on_every_write_and_get_serves_the_latest(
+async def test_etag_changes_on_every_write_that_changes_the_task_and_get_serves_the_latest(
     client: httpx.AsyncClient, alice: ApiUser
 ) -> None:
     created = await client.post(alice.tasks_url, json={"title": "t"}, headers=alice.headers)
@@ -451,16 +451,25 @@ async def test_etag_changes_on_every_write_and_get_serves_the_latest(
     writes = [
         await client.put(url, json={"title": "t2"}, headers=alice.headers),
         await client.patch(url, json={"priority": "high"}, headers=alice.headers),
-        await client.patch(url, json={}, headers=alice.headers),
         await client.patch(f"{url}/complete", headers=alice.headers),
+    ]
+    changing_nothing = [  # the API contract, "Details that clients rely on"
+        await client.patch(url, json={}, headers=alice.headers),
+        await client.patch(url, json={"priority": "high"}, headers=alice.headers),
         await client.patch(f"{url}/complete", json={"completed": True}, headers=alice.headers),
+        await client.put(
+            url, json={"title": "t2", "priority": "high", "completed": True}, headers=alice.headers
+        ),
     ]
 
     assert read_before.headers["etag"] == created.headers["etag"]
-    assert [write.status_code for write in writes] == [200] * len(writes)
+    assert [write.status_code for write in writes + changing_nothing] == [200] * 7
     etags = [created.headers["etag"]] + [write.headers["etag"] for write in writes]
     assert len(set(etags)) == len(etags)
     assert all(STRONG_ETAG.fullmatch(etag) for etag in etags)
+    assert [write.headers["etag"] for write in changing_nothing] == [etags[-1]] * 4
+    last = writes[-1].json()["data"]
+    assert [write.json()["data"] for write in changing_nothing] == [last] * 4
     assert (await client.get(url, headers=alice.headers)).headers["etag"] == etags[-1]
 
 

@@ -19,7 +19,7 @@ from todo_api.kit.database import Statements
 from todo_api.resources import app_resources
 from todo_api.tasks import repository
 from todo_api.tasks.models import Priority
-from todo_api.tasks.repository import StoredTask
+from todo_api.tasks.repository import TOGGLE, StoredTask, TaskChange, Toggle, Written
 from todo_api.tasks.schemas import TaskPublic, TaskQuery
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -53,11 +53,8 @@ def public(task_id: int, columns: dict[str, Any], tags: list[str]) -> dict[str, 
 
 
 async def add(app: Any, user_id: str, tags: Sequence[str] = (), **overrides: Any) -> int:
-    async with app_resources(app).database.unit_of_work() as db:
-        await repository.store_tags(db, user_id, list(tags))
-        task_id = await repository.insert_task(db, task_columns(user_id, **overrides))
-        await repository.link_tags(db, user_id, task_id, list(tags))
-    return task_id
+    async with app_resources(app).database.atomic_write() as db:
+        return await repository.create_task(db, task_columns(user_id, **overrides), list(tags))
 
 
 async def read(app: Any, user_id: str, task_id: int) -> StoredTask | None:
@@ -129,35 +126,62 @@ async def test_task_by_id_and_lock_task_find_only_own_task(
 # --- writes ----------------------------------------------------------------------
 
 
-async def test_update_task_writes_writable_columns_only(app: Any, alice: ApiUser) -> None:
-    task_id = await add(app, alice.id, ["home"], title="Old", description="old")
-    changes: dict[str, Any] = {
-        "title": "New",
-        "description": None,
-        "completed": True,
-        "completed_at": day(5),
-        "priority": Priority.low,
-        "due_date": day(6),
-        "version": 2,
-        "updated_at": day(5),
-    }
-    async with app_resources(app).database.unit_of_work() as db:
-        locked = await repository.lock_task(db, alice.id, task_id)
-        assert locked is not None
-        columns: Any = {**locked.columns, **changes, "created_at": day(9)}
-        await repository.update_task(db, columns)
+async def write_change(
+    app: Any, user_id: str, task_id: int, change: TaskChange, versions: list[int] | None = None
+) -> Written | None:
+    async with app_resources(app).database.atomic_write() as db:
+        return await repository.write_task(db, user_id, task_id, change, versions, day(5))
 
+
+async def test_write_task_writes_the_change_as_the_next_version_once(
+    app: Any, alice: ApiUser
+) -> None:
+    task_id = await add(app, alice.id, ["home"], title="Old", description="old")
+    fields = {"title": "New", "description": None, "priority": Priority.low, "due_date": day(6)}
+    change = TaskChange(fields, completed=True, tags=["work", "home"])
+
+    written = await write_change(app, alice.id, task_id, change)
+    again = await write_change(app, alice.id, task_id, change)  # changes nothing
+
+    changed = {**fields, "completed": True, "completed_at": day(5), "updated_at": day(5)}
+    expected = public(task_id, task_columns(alice.id, **changed), ["work", "home"])
+    assert written is not None and not written.refused
+    assert (written.task.fields, written.task.version) == (expected, 2)
+    assert again is not None and (again.task.fields, again.task.version) == (expected, 2)
     stored = await read(app, alice.id, task_id)
-    assert stored is not None and stored.version == 2
-    # created_at is not writable: it stays.
-    assert stored.fields == public(task_id, task_columns(alice.id, **changes), ["home"])
+    assert stored is not None and (stored.fields, stored.version) == (expected, 2)
+
+
+async def test_write_task_refused_by_the_version_writes_nothing(app: Any, alice: ApiUser) -> None:
+    task_id = await add(app, alice.id, ["home"])
+    before = await read(app, alice.id, task_id)
+
+    refused = await write_change(app, alice.id, task_id, TaskChange({"title": "x"}), [7])
+    allowed = await write_change(app, alice.id, task_id, TaskChange({"title": "x"}), [7, 1])
+
+    assert refused is not None and refused.refused and refused.task == before
+    assert allowed is not None and not allowed.refused and allowed.task.version == 2
+
+
+@pytest.mark.parametrize(("completed", "then"), [(True, True), (False, False), (TOGGLE, True)])
+async def test_write_task_sets_completed_at_only_when_completion_changes(
+    app: Any, alice: ApiUser, completed: bool | Toggle, then: bool
+) -> None:
+    task_id = await add(app, alice.id)
+
+    written = await write_change(app, alice.id, task_id, TaskChange({}, completed=completed))
+
+    assert written is not None
+    assert written.task.fields["completed"] is then
+    assert written.task.fields["completed_at"] == (day(5) if then else None)
+    assert written.task.version == (2 if then else 1)
 
 
 async def test_delete_task_removes_it_and_its_tag_links(app: Any, alice: ApiUser) -> None:
     gone = await add(app, alice.id, ["home", "work"])
     kept = await add(app, alice.id, ["home"])
-    async with app_resources(app).database.unit_of_work() as db:
-        await repository.delete_task(db, alice.id, gone)
+    async with app_resources(app).database.atomic_write() as db:
+        assert await repository.delete_task(db, alice.id, gone, None) is True
 
     assert await read(app, alice.id, gone) is None
     assert await listed(app, alice.id) == ([kept], 1)
@@ -190,11 +214,11 @@ async def test_replace_tags_makes_tags_exactly_those_given(
 
 async def write(db: Statements, function: str, user_id: str, task_id: int) -> None:
     """Call the write ``function`` as ``user_id`` on ``task_id``."""
-    if function == "update_task":
-        columns: Any = {**task_columns(user_id, title="Taken over", version=7), "id": task_id}
-        await repository.update_task(db, columns)
+    if function == "write_task":
+        change = TaskChange({"title": "Taken over"}, completed=TOGGLE, tags=["intruder"])
+        assert await repository.write_task(db, user_id, task_id, change, None, day(9)) is None
     elif function == "delete_task":
-        await repository.delete_task(db, user_id, task_id)
+        assert await repository.delete_task(db, user_id, task_id, None) is None
     else:
         await repository.store_tags(db, user_id, ["intruder"])
         await getattr(repository, function)(db, user_id, task_id, ["intruder"])
@@ -203,8 +227,8 @@ async def write(db: Statements, function: str, user_id: str, task_id: int) -> No
 @pytest.mark.parametrize(
     ("function", "target"),
     [
-        ("update_task", "another user's"),
-        ("update_task", "unknown"),
+        ("write_task", "another user's"),
+        ("write_task", "unknown"),
         ("delete_task", "another user's"),
         ("delete_task", "unknown"),
         ("replace_tags", "another user's"),
@@ -233,7 +257,7 @@ async def test_link_tags_links_only_the_users_stored_tags(
         await repository.store_tags(db, bob.id, ["bobs", "mine"])  # bob's "mine" is not alice's
         await repository.store_tags(db, alice.id, ["mine", "also"])
         await repository.store_tags(db, alice.id, ["also", "mine"])  # stored once only
-        task_id = await repository.insert_task(db, task_columns(alice.id))
+        task_id = await repository.create_task(db, task_columns(alice.id), [])
         await repository.link_tags(db, alice.id, task_id, ["mine", "bobs", "never-stored", "also"])
         await repository.store_tags(db, alice.id, [])
         await repository.link_tags(db, alice.id, task_id, [])

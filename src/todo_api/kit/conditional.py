@@ -50,6 +50,24 @@ class Precondition:
 
     if_match: str | None = None
 
+    def versions(self, resource_id: int) -> list[int] | None:
+        """The versions of resource ``resource_id`` that ``If-Match`` names, for a
+        statement that checks them itself: ``None`` when any version passes (no
+        header, or ``*``), an empty list when none does.
+        """
+        if self.if_match is None:
+            return None
+        prefix = f'"{resource_id}.'
+        versions = []
+        for candidate in (part.strip() for part in self.if_match.split(",")):
+            if candidate == "*":
+                return None
+            if candidate.startswith(prefix) and candidate.endswith('"'):
+                number = candidate[len(prefix) : -1]
+                if number.isdigit() and len(number) <= 18:  # a BIGINT, never a 500
+                    versions.append(int(number))
+        return versions
+
     def check(self, resource_id: int, version: int) -> None:
         """Pass if the resource at ``version`` may be written.
 

@@ -10,7 +10,9 @@ repository sees one interface, ``Statements``:
 * ``database.reading()``: one connection, no transaction (each statement
   sees one snapshot);
 * ``database.unit_of_work()``: one transaction, committed when the block
-  ends and rolled back if it raises.
+  ends and rolled back if it raises;
+* ``database.atomic_write()``: one statement on PostgreSQL, no ``BEGIN`` or
+  ``COMMIT`` round trips (a transaction on SQLite).
 
 Only SQLAlchemy's public API is used: connections come from
 ``AsyncEngine.raw_connection()`` and go back with ``close()``; a connection
@@ -105,6 +107,23 @@ class Database:
             return
         async with self._driver_connection() as driver, driver.transaction():
             yield _DriverStatements(driver, self.dialect)
+
+    @asynccontextmanager
+    async def atomic_write(self) -> AsyncIterator[Statements]:
+        """A write that a repository runs as one statement on PostgreSQL, and as a
+        transaction of several on SQLite.
+
+        On PostgreSQL the statement runs outside any explicit transaction: it is
+        atomic on its own and committed when it returns, so a write costs one
+        round trip instead of three (``BEGIN``, the statement, ``COMMIT``). A
+        second statement in the block raises ``RuntimeError``.
+        """
+        if not self._by_driver:
+            async with self.unit_of_work() as statements:
+                yield statements
+            return
+        async with self._driver_connection() as driver:
+            yield _DriverStatements(driver, self.dialect, statement_limit=1)
 
     async def ping(self, seconds: float) -> bool:
         """Whether ``SELECT 1`` round-trips within ``seconds`` (never raises)."""
@@ -214,16 +233,27 @@ class _SQLAlchemyStatements:
 class _DriverStatements:
     """``Statements`` run by asyncpg on a connection from the engine's pool (PostgreSQL)."""
 
-    def __init__(self, connection: asyncpg.Connection, dialect: Dialect) -> None:
+    def __init__(
+        self, connection: asyncpg.Connection, dialect: Dialect, statement_limit: int | None = None
+    ) -> None:
         self.connection = connection
         self.dialect = dialect
+        self.statements_left = statement_limit
+
+    def _count(self) -> None:
+        if self.statements_left is not None:
+            if self.statements_left == 0:
+                raise RuntimeError("an atomic write runs one statement on PostgreSQL")
+            self.statements_left -= 1
 
     async def fetch(self, statement: Executable, parameters: Mapping[str, Any]) -> list[Row]:
+        self._count()
         compiled = compiled_statement(statement, self.dialect, parameters)
         records = await self.connection.fetch(compiled.sql, *compiled.arguments(parameters))
         return compiled.rows(records)
 
     async def execute(self, statement: Executable, parameters: Mapping[str, Any]) -> None:
+        self._count()
         compiled = compiled_statement(statement, self.dialect, parameters)
         await self.connection.execute(compiled.sql, *compiled.arguments(parameters))
 
@@ -232,6 +262,7 @@ class _DriverStatements:
     ) -> None:
         if not parameters:
             return
+        self._count()
         compiled = compiled_statement(statement, self.dialect, parameters[0])
         await self.connection.executemany(
             compiled.sql, [compiled.arguments(one) for one in parameters]

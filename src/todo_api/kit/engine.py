@@ -32,7 +32,11 @@ def create_engine(
 
     PostgreSQL: ``pool_size`` connections, kept open, and no overflow
     (overflow connections were closed on return and reopened, each a new
-    backend with a cold statement cache: docs/benchmarks.md). A request waits
+    backend with a cold statement cache: docs/benchmarks.md). Last in, first
+    out: a request takes the connection used last, whose asyncpg statement
+    cache already holds the statement, rather than the one idle longest,
+    which would first spend a round trip preparing it (docs/benchmarks.md,
+    "Round trips"). A request waits
     ``POOL_TIMEOUT_SECONDS`` for a connection. ``pre_ping``
     (``DB_POOL_PRE_PING``) tests each connection at checkout, three round
     trips on every request with the asyncpg dialect; without it a connection
@@ -58,6 +62,7 @@ def create_engine(
         connect_args=target.connect_args,
         pool_size=pool_size,
         max_overflow=0,
+        pool_use_lifo=True,
         pool_pre_ping=pre_ping,
         pool_recycle=POOL_RECYCLE_SECONDS,
         pool_timeout=POOL_TIMEOUT_SECONDS,

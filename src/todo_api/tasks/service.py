@@ -1,37 +1,26 @@
 """The task rules of the API contract ("Tasks"): what each route reads and writes.
 
 A read is one statement outside any transaction (``Database.reading``). A
-write is one unit of work (``Database.unit_of_work``), committed before the
-route returns, so a client that got 200/201 holds a durable write; it locks
-the row first and checks the ``If-Match`` precondition under the lock, so of
-N concurrent writers with one ETag exactly one wins.
+write is one atomic write (``Database.atomic_write``: one statement on
+PostgreSQL), committed before the route returns, so a client that got
+200/201 holds a durable write. The statement checks the ``If-Match``
+precondition against the row it locks, so of N concurrent writers with one
+ETag exactly one wins; it applies the ``completed_at`` rule and writes
+nothing when nothing changes (``tasks.repository.writes``).
 """
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Any, Final
+from typing import Any
 
 from todo_api.kit.columns import utcnow
 from todo_api.kit.conditional import Precondition
-from todo_api.kit.database import Database, Statements
-from todo_api.kit.errors import NotFound
+from todo_api.kit.database import Database
+from todo_api.kit.errors import NotFound, PreconditionFailed
 from todo_api.tasks import repository
 from todo_api.tasks.models import TaskFields
-from todo_api.tasks.repository import LockedTask, StoredTask, task_fields
+from todo_api.tasks.repository import TOGGLE, StoredTask, TaskChange, task_fields
 from todo_api.tasks.schemas import TaskCreate, TaskQuery, TaskUpdate
-
-_EDITABLE = {"title", "description", "priority", "due_date"}
-"""The fields a client writes as they are; ``completed`` and ``tags`` have rules of their own."""
-
-
-class Toggle(Enum):
-    """``complete_task`` without a body: flip ``completed``."""
-
-    TOGGLE = "toggle"
-
-
-TOGGLE: Final = Toggle.TOGGLE
 
 
 async def list_tasks(
@@ -70,10 +59,8 @@ async def create_task(database: Database, user_id: str, data: TaskCreate) -> Sto
         "created_at": now,
         "updated_at": now,
     }
-    async with database.unit_of_work() as db:
-        await repository.store_tags(db, user_id, data.tags)  # before the task: docs/design.md
-        columns["id"] = await repository.insert_task(db, columns)
-        await repository.link_tags(db, user_id, columns["id"], data.tags)
+    async with database.atomic_write() as db:
+        columns["id"] = await repository.create_task(db, columns, data.tags)
     return StoredTask(task_fields(columns, data.tags), 1)
 
 
@@ -92,9 +79,11 @@ async def write_task(
         NotFound: no such task for this user (404).
         PreconditionFailed: ``precondition`` does not hold (412).
     """
-    fields = data.model_dump(include=_EDITABLE, exclude_unset=isinstance(data, TaskUpdate))
-    completed, tags = data.completed, data.tags  # a PATCH's are None when not sent: unchanged
-    return await _rewrite(database, user_id, task_id, precondition, fields, completed, tags)
+    partial = isinstance(data, TaskUpdate)
+    fields = data.model_dump(include=set(repository.EDITABLE), exclude_unset=partial)
+    # A PATCH's completed and tags are None when not sent: kept.
+    change = TaskChange(fields, data.completed, data.tags)
+    return await _write(database, user_id, task_id, change, precondition)
 
 
 async def complete_task(
@@ -112,8 +101,8 @@ async def complete_task(
         NotFound: no such task for this user (404).
         PreconditionFailed: ``precondition`` does not hold (412).
     """
-    toggle_or_set = TOGGLE if completed is None else completed
-    return await _rewrite(database, user_id, task_id, precondition, {}, toggle_or_set, None)
+    change = TaskChange({}, TOGGLE if completed is None else completed)
+    return await _write(database, user_id, task_id, change, precondition)
 
 
 async def delete_task(
@@ -125,63 +114,32 @@ async def delete_task(
         NotFound: no such task for this user (a second DELETE included; 404).
         PreconditionFailed: ``precondition`` does not hold (412).
     """
-    async with database.unit_of_work() as db:
-        await _lock_for_write(db, user_id, task_id, precondition)
-        await repository.delete_task(db, user_id, task_id)
-
-
-async def _lock_for_write(
-    db: Statements, user_id: str, task_id: int, precondition: Precondition
-) -> LockedTask:
-    """Lock the task's row for the rest of the unit of work, then check ``precondition``.
-
-    Raises:
-        NotFound: no such task for this user.
-        PreconditionFailed: ``precondition`` does not hold for the locked version.
-    """
-    task = await repository.lock_task(db, user_id, task_id)
-    if task is None:
+    async with database.atomic_write() as db:
+        deleted = await repository.delete_task(db, user_id, task_id, precondition.versions(task_id))
+    if deleted is None:
         raise NotFound("Task not found")
-    precondition.check(task_id, task.columns["version"])
-    return task
+    if not deleted:
+        raise PreconditionFailed()
 
 
-async def _rewrite(
+async def _write(
     database: Database,
     user_id: str,
     task_id: int,
+    change: TaskChange,
     precondition: Precondition,
-    fields: dict[str, Any],
-    completed: bool | Toggle | None,
-    tags: list[str] | None,
 ) -> StoredTask:
-    """Write the task's next version: ``fields`` (of ``_EDITABLE``) set, ``completed``
-    set or toggled (``None``: unchanged), its tags replaced (``None``: unchanged).
+    """Write ``change`` as the task's next version, unless it changes nothing.
 
     Raises:
         NotFound: no such task for this user.
-        PreconditionFailed: ``precondition`` does not hold for the locked version.
+        PreconditionFailed: ``precondition`` does not hold for the stored version.
     """
-    async with database.unit_of_work() as db:
-        task = await _lock_for_write(db, user_id, task_id, precondition)
-        columns = task.columns
-        columns.update(fields)  # type: ignore[typeddict-item]
-        if completed is not None:
-            now_completed = not columns["completed"] if completed is TOGGLE else bool(completed)
-            if now_completed and not columns["completed"]:
-                columns["completed_at"] = utcnow()  # only when the value changes (API contract)
-            elif not now_completed:
-                columns["completed_at"] = None
-            columns["completed"] = now_completed
-        if tags is not None:
-            task.tags = tags
-            await repository.replace_tags(db, user_id, task_id, tags)
-        return await _write_new_version(db, task)
-
-
-async def _write_new_version(db: Statements, task: LockedTask) -> StoredTask:
-    """Write the task's columns as its next version, updated now."""
-    task.columns["version"] += 1
-    task.columns["updated_at"] = utcnow()
-    await repository.update_task(db, task.columns)
-    return StoredTask(task_fields(task.columns, task.tags), task.columns["version"])
+    versions = precondition.versions(task_id)
+    async with database.atomic_write() as db:
+        written = await repository.write_task(db, user_id, task_id, change, versions, utcnow())
+    if written is None:
+        raise NotFound("Task not found")
+    if written.refused:
+        raise PreconditionFailed()
+    return written.task

@@ -1,12 +1,5 @@
-"""Task storage: the only place task statements are built and rows read.
-
-Every statement filters on the owner (``user_id``), so another user's task is
-simply not found. Statements are Core on the SQLModel tables, built once per
-shape with bound parameters (so each is compiled once), and run with
-``todo_api.kit.database``. A read is one statement: a page, its tags and
-``total`` in one round trip, one snapshot, so ``total`` agrees with the page
-and a task's version with its tags.
-"""
+"""Task reads: a page of the list, one task. Each is one statement, one snapshot, so
+``total`` agrees with the page and a task's version with its tags."""
 
 from __future__ import annotations
 
@@ -19,21 +12,15 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Select,
-    SmallInteger,
     String,
     bindparam,
-    delete,
     func,
-    insert,
     or_,
     select,
-    update,
 )
-from sqlalchemy.engine import Dialect
 
 from todo_api.kit.compiled import Row
 from todo_api.kit.database import Statements
-from todo_api.kit.engine import dialect_insert
 from todo_api.kit.pagination import page_offset
 from todo_api.tasks.models import TAGS, TASK_COUNTS, TASK_TAGS, TASKS, TaskColumns, TaskFields
 from todo_api.tasks.schemas import SortOrder, TaskPublic, TaskQuery, TaskSort, TaskStatus
@@ -270,112 +257,3 @@ async def find_task(db: Statements, user_id: str, task_id: int) -> StoredTask | 
     """``user_id``'s task ``task_id`` with its tags, if there is one."""
     found = _tasks_with_tags(await db.fetch(_GET_TASK, {"task_id": task_id, "user_id": user_id}))
     return found[0] if found else None
-
-
-# --- writes --------------------------------------------------------------------
-#
-# A write runs in the caller's unit of work. ``lock_task`` locks the row
-# ``FOR UPDATE`` first; tag links change only under that lock.
-
-_LOCK_TASK = _GET_TASK.with_for_update(of=TASKS)
-_INSERT_TASK = insert(TASKS).returning(TASKS.c.id)
-_UPDATE_TASK = update(TASKS).where(
-    TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("owner_id")
-)
-"""SET comes from the execution's parameters that name columns (``_WRITABLE``); the
-owner is bound as ``owner_id`` because ``user_id`` would name the column."""
-_WRITABLE = tuple(c.name for c in TASKS.c if c.name not in {"id", "user_id", "created_at"})
-"""Every column but the task's identity, owner and creation time."""
-_DELETE_TASK = delete(TASKS).where(
-    TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id")
-)
-"""Its tag links go with it (``ON DELETE CASCADE``)."""
-_UNLINK_TAGS = delete(TASK_TAGS).where(
-    TASK_TAGS.c.task_id == bindparam("task_id"),
-    TASK_TAGS.c.task_id.in_(
-        select(TASKS.c.id).where(
-            TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id")
-        )
-    ),
-)
-_LINK_TAG = insert(TASK_TAGS).from_select(
-    ["task_id", "tag_id", "position"],
-    select(TASKS.c.id, TAGS.c.id, bindparam("position", type_=SmallInteger()))
-    .select_from(TASKS.join(TAGS, TAGS.c.user_id == TASKS.c.user_id))
-    .where(
-        TASKS.c.id == bindparam("task_id"),
-        TASKS.c.user_id == bindparam("user_id"),
-        TAGS.c.name == bindparam("name"),
-    ),
-)
-"""Link the user's task to the user's tag named ``name`` (nothing if either is another
-user's): run once per tag, no id round trip."""
-
-
-@lru_cache(maxsize=4)
-def _insert_missing_tags(dialect: Dialect) -> Any:
-    """``INSERT INTO tags ... ON CONFLICT (user_id, name) DO NOTHING``, built once per
-    dialect and run with one parameter set per tag (one pipelined executemany)."""
-    return dialect_insert(dialect)(TAGS).on_conflict_do_nothing(index_elements=["user_id", "name"])
-
-
-async def lock_task(db: Statements, user_id: str, task_id: int) -> LockedTask | None:
-    """``user_id``'s task ``task_id`` and its tags, its row locked until the unit of
-    work ends; ``None`` if there is no such task."""
-    rows = await db.fetch(_LOCK_TASK, {"task_id": task_id, "user_id": user_id})
-    if not rows:
-        return None
-    columns = cast(TaskColumns, {column.key: rows[0][column.key] for column in _TASK_COLUMNS})
-    return LockedTask(columns, [row["tag"] for row in rows if row["tag"] is not None])
-
-
-async def insert_task(db: Statements, columns: Mapping[str, Any]) -> int:
-    """Store a new task (every column but ``id``); its new ``id``."""
-    task_id: int = (await db.fetch(_INSERT_TASK, columns))[0]["id"]
-    return task_id
-
-
-async def update_task(db: Statements, columns: TaskColumns) -> None:
-    """Write every writable column of the task ``columns["id"]`` of ``columns["user_id"]``."""
-    values: dict[str, Any] = {name: columns[name] for name in _WRITABLE}  # type: ignore[literal-required]
-    await db.execute(
-        _UPDATE_TASK, {**values, "task_id": columns["id"], "owner_id": columns["user_id"]}
-    )
-
-
-async def delete_task(db: Statements, user_id: str, task_id: int) -> None:
-    """Delete ``user_id``'s task ``task_id`` and its tag links."""
-    await db.execute(_DELETE_TASK, {"task_id": task_id, "user_id": user_id})
-
-
-async def replace_tags(db: Statements, user_id: str, task_id: int, names: list[str]) -> None:
-    """Make the task's tags exactly ``names`` (already normalised), in that order."""
-    await db.execute(_UNLINK_TAGS, {"task_id": task_id, "user_id": user_id})
-    await store_tags(db, user_id, names)
-    await link_tags(db, user_id, task_id, names)
-
-
-async def store_tags(db: Statements, user_id: str, names: list[str]) -> None:
-    """Insert those of ``user_id``'s tags ``names`` that do not exist yet.
-
-    In sorted order, so that two transactions that insert the same new tags
-    take their locks in one order: one waits for the other, neither
-    deadlocks (docs/design.md, "Totals").
-    """
-    if names:
-        await db.execute_many(
-            _insert_missing_tags(db.dialect),
-            [{"user_id": user_id, "name": name} for name in sorted(names)],
-        )
-
-
-async def link_tags(db: Statements, user_id: str, task_id: int, names: list[str]) -> None:
-    """Link the task to ``user_id``'s stored tags ``names``; a tag's position is its index."""
-    if names:
-        await db.execute_many(
-            _LINK_TAG,
-            [
-                {"task_id": task_id, "user_id": user_id, "name": name, "position": position}
-                for position, name in enumerate(names)
-            ],
-        )
