@@ -198,10 +198,16 @@ async def bare_round_trip(dsn: str, samples: int) -> list[float]:
 
 @dataclass
 class Reading:
-    """Medians (seconds) at one delay."""
+    """Seconds per request at one delay: the bare round trip's median, each route's timings."""
 
     bare: float
-    routes: dict[str, float]
+    routes: dict[str, list[float]]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The ``pct`` percentile, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
 
 
 def measure(args: argparse.Namespace, delay_ms: float, user: bs.BenchUser, log: Path) -> Reading:
@@ -221,14 +227,14 @@ def measure(args: argparse.Namespace, delay_ms: float, user: bs.BenchUser, log: 
                     for _ in range(args.samples + args.warmup)
                 ]
                 fresh_ids = [response.json()["data"]["id"] for response in fresh]
-                medians = {}
+                timings = {}
                 for route in routes(user, fresh_ids):
                     time_route(client, route, range(args.warmup))  # connections, caches
                     samples = range(args.warmup, args.warmup + args.samples)
-                    medians[route.name] = statistics.median(time_route(client, route, samples))
+                    timings[route.name] = time_route(client, route, samples)
         finally:
             server.stop()
-    return Reading(bare=statistics.median(bare), routes=medians)
+    return Reading(bare=statistics.median(bare), routes=timings)
 
 
 def report(args: argparse.Namespace, at_zero: Reading, delayed: Reading) -> str:
@@ -244,13 +250,17 @@ def report(args: argparse.Namespace, at_zero: Reading, delayed: Reading) -> str:
         f"{delayed.bare * 1000:.3f} ms at D = {args.delay_ms:g} ms "
         f"(difference {one * 1000:.3f} ms).",
         "",
-        f"| route | ms at D = 0 | ms at D = {args.delay_ms:g} | round trips |",
-        "|---|--:|--:|--:|",
+        f"| route | p50 ms at D = 0 | p50 ms at D = {args.delay_ms:g} "
+        f"| p99 ms at D = {args.delay_ms:g} | round trips |",
+        "|---|--:|--:|--:|--:|",
     ]
-    for name, zero in at_zero.routes.items():
-        late = delayed.routes[name]
+    for name, timings in at_zero.routes.items():
+        zero = statistics.median(timings)
+        late = statistics.median(delayed.routes[name])
+        p99 = percentile(delayed.routes[name], 99)
         lines.append(
-            f"| {name} | {zero * 1000:.2f} | {late * 1000:.2f} | {(late - zero) / one:.2f} |"
+            f"| {name} | {zero * 1000:.2f} | {late * 1000:.2f} | {p99 * 1000:.2f} "
+            f"| {(late - zero) / one:.2f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -73,3 +73,27 @@ async def test_concurrent_toggles_are_never_lost(
     assert final.json()["data"]["completed"] is True
     assert final.headers["etag"] != before
     assert len({r.headers["etag"] for r in responses}) == 11
+
+
+async def test_parallel_replacements_with_the_same_new_tag_all_keep_it(
+    client: httpx.AsyncClient, alice: ApiUser, make_task: TaskFactory
+) -> None:
+    """Twenty PUTs at once, each giving its task the same tag no task had: every
+    task ends with it, though all but one found it created by another writer
+    after their statement began."""
+    tasks = [await make_task(alice, title=f"t{n}") for n in range(20)]
+
+    async def replace(n: int) -> httpx.Response:
+        url = f"{alice.tasks_url}/{tasks[n]['id']}"
+        body = {"title": f"t{n}", "tags": [f"own-{n}", "fresh"]}
+        return await client.put(url, json=body, headers=alice.headers)
+
+    responses = await asyncio.gather(*(replace(n) for n in range(20)))
+    assert [r.status_code for r in responses] == [200] * 20
+    assert [r.json()["data"]["tags"] for r in responses] == [
+        [f"own-{n}", "fresh"] for n in range(20)
+    ]
+    fresh = await client.get(
+        alice.tasks_url, params={"tag": "fresh", "page_size": 100}, headers=alice.headers
+    )
+    assert fresh.json()["total"] == 20

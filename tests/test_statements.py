@@ -113,3 +113,20 @@ def test_a_poolers_connection_errors_mean_the_database_is_unavailable() -> None:
     08P01): a 503 and a discarded connection, not a 500 and a dead one pooled."""
     assert is_database_unavailable(asyncpg.ProtocolViolationError("query_wait_timeout"))
     assert not is_database_unavailable(asyncpg.UniqueViolationError("duplicate key value"))
+
+
+async def test_an_atomic_write_runs_one_statement_on_postgresql(
+    database_url: str, backend: str
+) -> None:
+    """``Database.atomic_write`` has no transaction around it on PostgreSQL, so a
+    second statement would not be atomic with the first: it is refused."""
+    if backend != "postgresql":
+        pytest.skip("on SQLite an atomic write is a transaction of several statements")
+    database = Database(create_engine(normalise_database_url(database_url), pool_size=1))
+    try:
+        async with database.atomic_write() as db:
+            assert await db.fetch(select(func.count().label("n")), {}) == [{"n": 1}]
+            with pytest.raises(RuntimeError, match="one statement"):
+                await db.fetch(select(func.count().label("n")), {})
+    finally:
+        await database.dispose()

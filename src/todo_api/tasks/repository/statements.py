@@ -1,0 +1,231 @@
+"""The statements of task writes: the ``SET`` and the change test that both databases
+share, and PostgreSQL's single statements (data-modifying CTEs).
+
+Why one statement: docs/design.md, "One statement per write".
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    SmallInteger,
+    String,
+    bindparam,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+from todo_api.kit.columns import UTCDateTime
+from todo_api.tasks.models import TAGS, TASK_TAGS, TASKS
+
+
+class Shape(NamedTuple):
+    """What decides a write statement's SQL; the values are bound at execution."""
+
+    fields: tuple[str, ...]
+    completed: Literal["keep", "set", "toggle"]
+    tags: bool
+    conditional: bool
+
+
+_TAGS = bindparam("tags", type_=ARRAY(String()))
+_NOW = bindparam("now", type_=UTCDateTime())
+
+
+def assignments(shape: Shape) -> dict[str, ColumnElement[Any]]:
+    """The ``SET`` of a write: the fields sent, ``completed`` with its
+    ``completed_at`` (set when the task becomes completed, cleared when it is
+    reopened, kept otherwise: the API contract, "Tasks"), the next version."""
+    column = TASKS.c
+    values: dict[str, ColumnElement[Any]] = {
+        name: bindparam(f"new_{name}", type_=column[name].type) for name in shape.fields
+    }
+    if shape.completed == "set":
+        completed = bindparam("new_completed", type_=Boolean())
+        values["completed"] = completed
+        values["completed_at"] = case(
+            (completed & not_(column.completed), _NOW),
+            (completed, column.completed_at),
+            else_=None,
+        )
+    elif shape.completed == "toggle":
+        values["completed"] = not_(column.completed)
+        values["completed_at"] = case((not_(column.completed), _NOW), else_=None)
+    values["version"] = column.version + 1
+    values["updated_at"] = _NOW
+    return values
+
+
+def changes_something(shape: Shape, tags_changed: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Whether the write changes a stored value: a write that changes nothing leaves
+    ``updated_at``, the version (so the ETag) and the counts as they were (the API
+    contract, "Details that clients rely on")."""
+    column = TASKS.c
+    changes = [
+        column[name].is_distinct_from(bindparam(f"new_{name}", type_=column[name].type))
+        for name in shape.fields
+    ]
+    if shape.completed == "set":
+        changes.append(column.completed.is_distinct_from(bindparam("new_completed")))
+    elif shape.completed == "toggle":
+        changes.append(true())
+    if shape.tags:
+        changes.append(tags_changed)
+    return or_(*changes) if changes else false()
+
+
+def _version_expected(version: ColumnElement[int]) -> ColumnElement[bool]:
+    return version == func.any(bindparam("versions", type_=ARRAY(BigInteger())))
+
+
+# --- PostgreSQL: one statement ------------------------------------------------------
+
+
+def _unnest(names: Any, alias: str, ordinality: bool = False) -> Any:
+    return (
+        func.unnest(names)
+        .table_valued("name", with_ordinality="ordinality" if ordinality else None)
+        .render_derived(name=alias)
+    )
+
+
+def _tag_ids(user_id: Any, gate: Any | None) -> Any:
+    """A CTE of the ids and names of the user's tags ``tags``: those that exist, and the
+    others inserted (in sorted order, so that two writers of the same new tags wait
+    for each other instead of deadlocking). A tag another writer has just inserted is
+    returned by ``ON CONFLICT DO UPDATE``, which sees it where this statement's
+    snapshot does not. ``gate``: insert only if this select has a row."""
+    existing = (
+        select(TAGS.c.id, TAGS.c.name)
+        .where(TAGS.c.user_id == user_id, TAGS.c.name == func.any(_TAGS))
+        .cte("existing")
+    )
+    new_names = _unnest(bindparam("sorted_tags", type_=ARRAY(String())), "new_names")
+    missing = select(user_id, new_names.c.name).where(
+        new_names.c.name.not_in(select(existing.c.name))
+    )
+    if gate is not None:
+        missing = missing.where(exists(gate))
+    inserting = postgresql_insert(TAGS).from_select(["user_id", "name"], missing)
+    created = (
+        inserting.on_conflict_do_update(
+            index_elements=["user_id", "name"], set_={"name": inserting.excluded.name}
+        )
+        .returning(TAGS.c.id, TAGS.c.name)
+        .cte("created")
+    )
+    return union_all(
+        select(existing.c.id, existing.c.name), select(created.c.id, created.c.name)
+    ).cte("tag_ids")
+
+
+def _link(task_ids: Any, tag_ids: Any) -> Any:
+    """A CTE that links each task of ``task_ids`` to ``tag_ids`` at their positions in ``tags``."""
+    wanted = _unnest(_TAGS, "wanted", ordinality=True)
+    inserting = postgresql_insert(TASK_TAGS).from_select(
+        ["task_id", "tag_id", "position"],
+        select(task_ids.c.id, tag_ids.c.id, sql_cast(wanted.c.ordinality - 1, SmallInteger()))
+        .select_from(task_ids.join(tag_ids, true()))
+        .join(wanted, wanted.c.name == tag_ids.c.name),
+    )
+    return inserting.on_conflict_do_update(
+        index_elements=["task_id", "tag_id"], set_={"position": inserting.excluded.position}
+    ).cte("linked")
+
+
+USER_ID = bindparam("user_id", type_=String())
+TASK_ID = bindparam("task_id", type_=BigInteger())
+_STORED_TAGS = (
+    select(
+        func.coalesce(
+            func.array_agg(aggregate_order_by(TAGS.c.name, TASK_TAGS.c.position)),
+            sql_cast(literal("{}"), ARRAY(String())),
+        )
+    )
+    .select_from(TASK_TAGS.join(TAGS, TAGS.c.id == TASK_TAGS.c.tag_id))
+    .where(TASK_TAGS.c.task_id == TASKS.c.id)
+    .scalar_subquery()
+)
+
+
+def _locked_row() -> Any:
+    return (
+        select(*TASKS.c, _STORED_TAGS.label("tags"))
+        .where(TASKS.c.id == TASK_ID, TASKS.c.user_id == USER_ID)
+        .with_for_update(of=TASKS)
+        .cte("old")
+    )
+
+
+@lru_cache(maxsize=256)
+def write_statement(shape: Shape) -> Any:
+    """``old`` (the row, locked, with its tags) and ``new`` (the row as written, if
+    written) columns, one row, or none if there is no such task."""
+    old = _locked_row()
+    conditions = [
+        TASKS.c.id == old.c.id,
+        changes_something(shape, old.c.tags.is_distinct_from(_TAGS)),
+    ]
+    if shape.conditional:
+        conditions.append(_version_expected(old.c.version))
+    new = update(TASKS).where(*conditions).values(assignments(shape)).returning(*TASKS.c).cte("new")
+    statement = select(
+        *[column.label(f"old_{column.key}") for column in old.c],
+        *[column.label(f"new_{column.key}") for column in new.c],
+    ).select_from(old.outerjoin(new, true()))
+    if shape.tags:
+        tag_ids = _tag_ids(USER_ID, gate=select(new.c.id))
+        unlinked = delete(TASK_TAGS).where(
+            TASK_TAGS.c.task_id.in_(select(new.c.id)),
+            TASK_TAGS.c.tag_id.not_in(select(tag_ids.c.id)),
+        )
+        statement = statement.add_cte(unlinked.cte("unlinked"), _link(new, tag_ids))
+    return statement
+
+
+@lru_cache(maxsize=4)
+def delete_statement(conditional: bool) -> Any:
+    old = _locked_row()
+    conditions = [TASKS.c.id == old.c.id]
+    if conditional:
+        conditions.append(_version_expected(old.c.version))
+    deleted = delete(TASKS).where(*conditions).returning(TASKS.c.id).cte("deleted")
+    return select(old.c.version, deleted.c.id.label("deleted")).select_from(
+        old.outerjoin(deleted, true())
+    )
+
+
+def _insert_values() -> dict[str, Any]:
+    return {
+        column.key: bindparam(f"new_{column.key}", type_=column.type)
+        for column in TASKS.c
+        if column.key != "id"
+    }
+
+
+@lru_cache(maxsize=2)
+def create_statement(tagged: bool) -> Any:
+    task = insert(TASKS).values(_insert_values()).returning(TASKS.c.id).cte("task")
+    statement = select(task.c.id)
+    if tagged:
+        statement = statement.add_cte(_link(task, _tag_ids(USER_ID, gate=None)))
+    return statement
