@@ -127,6 +127,24 @@ def routes(user: bs.BenchUser, fresh_ids: list[int]) -> list[Route]:
         Route("get", "GET", lambda n: f"{tasks}/{one}"),
         Route("get, 404", "GET", lambda n: f"{tasks}/999999999", expect=404),
         Route("profile (me)", "GET", lambda n: "/api/auth/me"),
+        Route("PATCH profile", "PATCH", lambda n: "/api/auth/me", lambda n: {"name": f"n{n}"}),
+        Route("health", "GET", lambda n: "/api/health"),
+        Route(
+            "sign-up (Argon2 hash)",
+            "POST",
+            lambda n: "/api/auth/signup",
+            lambda n: {"email": f"rt-{time.monotonic_ns()}@example.com", "password": "pw-123456"},
+            None,
+            201,
+        ),
+        Route(
+            "login, wrong password (Argon2)",
+            "POST",
+            lambda n: "/api/auth/login",
+            lambda n: {"email": "bench-user@example.com", "password": "wrong"},
+            None,
+            401,
+        ),
         Route(
             "create, no tags", "POST", lambda n: tasks, lambda n: {"title": f"rt {n}"}, None, 201
         ),
@@ -217,6 +235,7 @@ def measure(args: argparse.Namespace, delay_ms: float, user: bs.BenchUser, log: 
         database_url = f"postgresql://postgres@{HOST}:{proxy_port}/{DB_NAME}"
         bare = asyncio.run(bare_round_trip(database_url, args.samples))
         env = bs.server_env(database_url, str(RESULTS / ".pycache"))
+        env["RATE_LIMIT_AUTH"] = "100000000/minute"  # sign-up and login are timed too
         server = Server("service", 1, env, log)
         server.start()
         try:

@@ -57,7 +57,7 @@ async def signup(database: Database, passwords: Passwords, body: SignupRequest) 
         if await repository.find_user_by_email(db, body.email) is not None:
             raise EmailTaken()  # before the hash: a taken email costs no Argon2
     user = new_user(new_user_id(), body.email, body.name, await passwords.hash(body.password))
-    async with database.unit_of_work() as db:
+    async with database.atomic_write() as db:
         if not await repository.insert_user(db, user):  # a concurrent sign-up won
             raise EmailTaken()
     return user
@@ -96,7 +96,7 @@ async def update_profile(database: Database, user_id: str, body: ProfileUpdate) 
     """
     if "name" not in body.model_fields_set:
         return await get_user(database, user_id)
-    async with database.unit_of_work() as db:
+    async with database.atomic_write() as db:
         return await repository.set_name(db, user_id, body.name, utcnow())
 
 

@@ -43,6 +43,8 @@ from todo_api.kit.errors import ApiError, is_database_unavailable
 
 logger = logging.getLogger(__name__)
 
+_PING = select(literal(1).label("one"))
+
 CONNECTED_AT = "todo_api.connected_at"
 """Key in a pooled connection's ``info``: when it was opened (``time.monotonic()``)."""
 
@@ -128,8 +130,8 @@ class Database:
     async def ping(self, seconds: float) -> bool:
         """Whether ``SELECT 1`` round-trips within ``seconds`` (never raises)."""
         try:
-            async with asyncio.timeout(seconds), self.engine.connect() as connection:
-                await connection.execute(select(literal(1)))
+            async with asyncio.timeout(seconds), self.reading() as db:
+                await db.fetch(_PING, {})  # one round trip, as every read
         except Exception as exc:  # any failure means "not healthy"
             logger.warning("database unreachable: %r", exc)
             return False
