@@ -93,22 +93,27 @@ class Database:
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Statements]:
         """A connection for reads of one statement each, outside any transaction."""
-        if not self._by_driver:
-            async with self.engine.connect() as connection:
-                yield _SQLAlchemyStatements(connection)
-            return
-        async with self._driver_connection() as driver:
-            yield _DriverStatements(driver, self.dialect)
+        async with self._statements(transaction=False) as statements:
+            yield statements
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[Statements]:
         """One transaction: committed when the block ends, rolled back if it raises."""
+        async with self._statements(transaction=True) as statements:
+            yield statements
+
+    @asynccontextmanager
+    async def _statements(self, *, transaction: bool) -> AsyncIterator[Statements]:
         if not self._by_driver:
-            async with self.engine.begin() as connection:
+            connect = self.engine.begin if transaction else self.engine.connect
+            async with connect() as connection:
                 yield _SQLAlchemyStatements(connection)
-            return
-        async with self._driver_connection() as driver, driver.transaction():
-            yield _DriverStatements(driver, self.dialect)
+        elif transaction:
+            async with self._driver_connection() as driver, driver.transaction():
+                yield _DriverStatements(driver, self.dialect)
+        else:
+            async with self._driver_connection() as driver:
+                yield _DriverStatements(driver, self.dialect)
 
     @asynccontextmanager
     async def atomic_write(self) -> AsyncIterator[Statements]:
