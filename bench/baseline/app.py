@@ -67,23 +67,49 @@ GET_TASK = (
     f"SELECT {TASK_COLUMNS}, tags.name AS tag FROM tasks {WITH_TAGS.format('tasks')} "
     "WHERE tasks.id = $1 AND tasks.user_id = $2 ORDER BY task_tags.position"
 )
-LOCK_TASK = GET_TASK + " FOR UPDATE OF tasks"
-UPDATE_TASK = (
-    "UPDATE tasks SET completed = $1, completed_at = $2, version = $3, updated_at = $4 "
-    "WHERE tasks.id = $5"
-)
 INSERT_TASK = (
     "INSERT INTO tasks (user_id, title, description, completed, completed_at, priority, "
     "due_date, version, created_at, updated_at) "
     f"VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) RETURNING {TASK_COLUMNS}"
 )
-UPSERT_TAG = (
-    "INSERT INTO tags (user_id, name) VALUES ($1, $2) ON CONFLICT (user_id, name) DO NOTHING"
+CREATE_TAGGED_TASK = (
+    f"WITH task AS ({INSERT_TASK}), "
+    "existing AS (SELECT id, name FROM tags WHERE user_id = $1 AND name = ANY($9::varchar[])), "
+    "created AS (INSERT INTO tags (user_id, name) SELECT $1, n.name "
+    "FROM unnest($10::varchar[]) AS n(name) WHERE n.name NOT IN (SELECT name FROM existing) "
+    "ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name RETURNING id, name), "
+    "tag_ids AS (SELECT id, name FROM existing UNION ALL SELECT id, name FROM created), "
+    "linked AS (INSERT INTO task_tags (task_id, tag_id, position) "
+    "SELECT task.id, tag_ids.id, (w.ordinality - 1)::smallint FROM task JOIN tag_ids ON true "
+    "JOIN unnest($9::varchar[]) WITH ORDINALITY AS w(name, ordinality) ON tag_ids.name = w.name) "
+    "SELECT * FROM task"
 )
-LINK_TAG = (
-    "INSERT INTO task_tags (task_id, tag_id, position) "
-    "SELECT $1, tags.id, $4 FROM tags WHERE tags.user_id = $2 AND tags.name = $3"
+"""The service's create with tags, one statement: the task, its missing tags, its links."""
+OLD_TAGS = (
+    "coalesce((SELECT array_agg(tags.name ORDER BY task_tags.position) FROM task_tags "
+    "JOIN tags ON tags.id = task_tags.tag_id WHERE task_tags.task_id = tasks.id), '{}')"
 )
+WRITE_COMPLETED = (
+    f"WITH old AS (SELECT {TASK_COLUMNS}, {OLD_TAGS} AS tags FROM tasks "
+    "WHERE tasks.id = $1 AND tasks.user_id = $2 FOR UPDATE OF tasks), "
+    "new AS (UPDATE tasks SET completed = coalesce($3, NOT tasks.completed), "
+    "completed_at = CASE WHEN coalesce($3, NOT tasks.completed) AND NOT tasks.completed THEN $4 "
+    "WHEN coalesce($3, NOT tasks.completed) THEN tasks.completed_at END, "
+    "version = tasks.version + 1, updated_at = $4 FROM old WHERE tasks.id = old.id "
+    f"AND ($3::boolean IS NULL OR tasks.completed IS DISTINCT FROM $3) RETURNING {TASK_COLUMNS}) "
+    "SELECT old.tags, coalesce(new.id, old.id) AS id, "
+    "coalesce(new.user_id, old.user_id) AS user_id, "
+    "coalesce(new.title, old.title) AS title, "
+    "CASE WHEN new.id IS NULL THEN old.description ELSE new.description END AS description, "
+    "coalesce(new.completed, old.completed) AS completed, "
+    "CASE WHEN new.id IS NULL THEN old.completed_at ELSE new.completed_at END AS completed_at, "
+    "coalesce(new.priority, old.priority) AS priority, "
+    "CASE WHEN new.id IS NULL THEN old.due_date ELSE new.due_date END AS due_date, "
+    "coalesce(new.created_at, old.created_at) AS created_at, "
+    "coalesce(new.updated_at, old.updated_at) AS updated_at, "
+    "coalesce(new.version, old.version) AS version FROM old LEFT JOIN new ON true"
+)
+"""The service's complete (toggle, or set), one statement: lock, update if it changes, return."""
 
 
 class HTTPError(Exception):
@@ -321,24 +347,21 @@ async def create_task(request: Request) -> Response:
         return error_response(error)
     now = datetime.now(UTC)
     pool: asyncpg.Pool = request.app.state.pool
-    async with pool.acquire() as connection, connection.transaction():
+    values = (
+        user_id,
+        title.strip(),
+        description.strip() if isinstance(description, str) else None,
+        completed,
+        now if completed else None,
+        priority,
+        due_date,
+        now,
+    )
+    async with pool.acquire() as connection:  # one statement: no BEGIN/COMMIT, as the service
         if tags:
-            await connection.executemany(UPSERT_TAG, [(user_id, tag) for tag in sorted(tags)])
-        row = await connection.fetchrow(
-            INSERT_TASK,
-            user_id,
-            title.strip(),
-            description.strip() if isinstance(description, str) else None,
-            completed,
-            now if completed else None,
-            priority,
-            due_date,
-            now,
-        )
-        if tags:
-            await connection.executemany(
-                LINK_TAG, [(row["id"], user_id, tag, n) for n, tag in enumerate(tags)]
-            )
+            row = await connection.fetchrow(CREATE_TAGGED_TASK, *values, tags, sorted(tags))
+        else:
+            row = await connection.fetchrow(INSERT_TASK, *values)
     headers = etag(row) | {"Location": f"/api/{user_id}/tasks/{row['id']}"}
     return json_response({"data": task_json(row, tags)}, status=201, headers=headers)
 
@@ -361,23 +384,13 @@ async def complete_task(request: Request) -> Response:
     except HTTPError as error:
         return error_response(error)
     pool: asyncpg.Pool = request.app.state.pool
-    async with pool.acquire() as connection, connection.transaction():
-        found = tasks_with_tags(await connection.fetch(LOCK_TASK, task_id, user_id))
-        if not found:
-            return error_response(HTTPError(404, "NOT_FOUND", "Task not found"))
-        locked, tags = found[0]
-        task = dict(locked)
-        completed = (not task["completed"]) if wanted is None else wanted
-        now = datetime.now(UTC)
-        if completed and not task["completed"]:
-            task["completed_at"] = now
-        elif not completed:
-            task["completed_at"] = None
-        task.update(completed=completed, version=task["version"] + 1, updated_at=now)
-        await connection.execute(
-            UPDATE_TASK, completed, task["completed_at"], task["version"], now, task_id
+    async with pool.acquire() as connection:  # one statement, as the service
+        task = await connection.fetchrow(
+            WRITE_COMPLETED, task_id, user_id, wanted, datetime.now(UTC)
         )
-    return json_response({"data": task_json(task, tags)}, headers=etag(task))
+    if task is None:
+        return error_response(HTTPError(404, "NOT_FOUND", "Task not found"))
+    return json_response({"data": task_json(task, list(task["tags"]))}, headers=etag(task))
 
 
 async def health(request: Request) -> Response:

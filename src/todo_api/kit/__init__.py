@@ -2,7 +2,7 @@
 
 | module | what |
 |---|---|
-| ``database`` | ``Database``: the engine, ``reading()`` and ``unit_of_work()`` |
+| ``database`` | ``Database``: the engine, ``reading()``, ``unit_of_work()``, ``atomic_write()`` |
 | ``compiled`` | statements compiled once, run by asyncpg |
 | ``engine`` / ``database_url`` | the engine for a ``DATABASE_URL`` (Neon's strings included) |
 | ``columns`` | the metadata's naming convention, ``UTCDateTime``, ``utcnow`` |
