@@ -54,7 +54,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from todo_api.config import Settings, load_settings
-from todo_api.kit.conditional import UNCONDITIONAL
+from todo_api.kit.conditional import Precondition
 from todo_api.kit.database import Database
 from todo_api.kit.database_url import normalise_database_url
 from todo_api.kit.engine import create_engine
@@ -140,7 +140,7 @@ def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
     async def complete_route(request: Request) -> Response:
         params = request.path_params
         stored = await service.complete_task(
-            database, params["user_id"], params["task_id"], None, UNCONDITIONAL
+            database, params["user_id"], params["task_id"], None, Precondition()
         )
         return json({"data": stored.fields})
 
@@ -170,7 +170,7 @@ def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
 
     @fastapi.patch("/api/{user_id}/tasks/{task_id}/complete")
     async def fastapi_complete(user_id: str, task_id: TaskIdParam) -> Response:
-        stored = await service.complete_task(database, user_id, task_id, None, UNCONDITIONAL)
+        stored = await service.complete_task(database, user_id, task_id, None, Precondition())
         return json({"data": stored.fields})
 
     return starlette, fastapi, database

@@ -3,14 +3,35 @@ and an ORM session on the app's database for set-up and inspection."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from todo_api.resources import app_resources
+
+SESSION_COLUMN_STYLES = {"camel": ("userId", "expiresAt"), "snake": ("user_id", "expires_at")}
+"""Better Auth's ``session`` columns for the user and the expiry, per
+``BETTER_AUTH_SESSION_COLUMNS`` style."""
+
+
+@asynccontextmanager
+async def created_table(app: FastAPI, table: Table) -> AsyncIterator[Table]:
+    """``table`` created on ``app``'s database for the block, dropped after it (a table
+    another system owns, such as Better Auth's ``session``)."""
+    engine = app_resources(app).database.engine
+    async with engine.begin() as connection:
+        await connection.run_sync(table.create)
+    try:
+        yield table
+    finally:
+        async with engine.begin() as connection:
+            await connection.run_sync(table.drop)
 
 
 def sessionmaker_of(app: FastAPI) -> async_sessionmaker[AsyncSession]:

@@ -20,15 +20,14 @@ import pytest
 from sqlalchemy import Column, DateTime, MetaData, String, Table
 
 from tests.conftest import SECRET
-from tests.helpers import ApiUser, assert_error
+from tests.helpers import SESSION_COLUMN_STYLES, ApiUser, assert_error, created_table
 from todo_api.kit.columns import utcnow
 from todo_api.resources import app_resources
 
 TABLE = "test_ba_session"
-STYLES = {"camel": ("userId", "expiresAt"), "snake": ("user_id", "expires_at")}
 
 
-@pytest.fixture(params=sorted(STYLES))
+@pytest.fixture(params=sorted(SESSION_COLUMN_STYLES))
 def style(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -44,7 +43,7 @@ def settings_overrides(style: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def session_table(app: Any, style: str) -> AsyncIterator[Table]:
-    user_column, expires_column = STYLES[style]
+    user_column, expires_column = SESSION_COLUMN_STYLES[style]
     table = Table(
         TABLE,
         MetaData(),
@@ -52,13 +51,8 @@ async def session_table(app: Any, style: str) -> AsyncIterator[Table]:
         Column(user_column, String, nullable=False),
         Column(expires_column, DateTime(timezone=True), nullable=False),
     )
-    async with app_resources(app).database.engine.begin() as connection:
-        await connection.run_sync(table.create)
-    try:
+    async with created_table(app, table):
         yield table
-    finally:
-        async with app_resources(app).database.engine.begin() as connection:
-            await connection.run_sync(table.drop)
 
 
 def _signed(value: str, secret: str = SECRET) -> str:

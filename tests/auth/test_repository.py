@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, DateTime, MetaData, String, Table
 
+from tests.helpers import SESSION_COLUMN_STYLES, created_table
 from todo_api.auth import repository
 from todo_api.auth.models import better_auth_sessions
 from todo_api.auth.repository import UserRow
@@ -24,7 +25,6 @@ from todo_api.resources import app_resources
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SESSION_TABLE = "test_repository_session"
-SESSION_STYLES = {"camel": ("userId", "expiresAt"), "snake": ("user_id", "expires_at")}
 
 
 def user_row(email: str | None, **overrides: Any) -> UserRow:
@@ -178,7 +178,7 @@ async def test_set_name_of_unknown_user_is_none_and_changes_nothing(
 # --- Better Auth sessions ----------------------------------------------------------
 
 
-@pytest.fixture(params=sorted(SESSION_STYLES))
+@pytest.fixture(params=sorted(SESSION_COLUMN_STYLES))
 def style(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -191,7 +191,7 @@ def settings_overrides(style: str) -> dict[str, Any]:
 @pytest.fixture
 async def session_table(app: Any, style: str) -> AsyncIterator[Table]:
     """Better Auth's ``session`` table as the test makes it (a real one has more columns)."""
-    user_column, expires_column = SESSION_STYLES[style]
+    user_column, expires_column = SESSION_COLUMN_STYLES[style]
     table = Table(
         SESSION_TABLE,
         MetaData(),
@@ -200,25 +200,19 @@ async def session_table(app: Any, style: str) -> AsyncIterator[Table]:
         Column(user_column, String, nullable=False),
         Column(expires_column, DateTime(timezone=True), nullable=False),
     )
-    async with app_resources(app).database.engine.begin() as connection:
-        await connection.run_sync(table.create)
-        await connection.execute(
-            table.insert(),
-            [
-                {"id": "s1", "token": "token-one", user_column: "user-one", expires_column: T0},
-                {
-                    "id": "s2",
-                    "token": "token-two",
-                    user_column: "user-two",
-                    expires_column: T0 + timedelta(days=7, microseconds=250),
-                },
-            ],
-        )
-    try:
-        yield table
-    finally:
+    rows = [
+        {"id": "s1", "token": "token-one", user_column: "user-one", expires_column: T0},
+        {
+            "id": "s2",
+            "token": "token-two",
+            user_column: "user-two",
+            expires_column: T0 + timedelta(days=7, microseconds=250),
+        },
+    ]
+    async with created_table(app, table):
         async with app_resources(app).database.engine.begin() as connection:
-            await connection.run_sync(table.drop)
+            await connection.execute(table.insert(), rows)
+        yield table
 
 
 @pytest.mark.usefixtures("session_table")

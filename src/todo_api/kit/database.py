@@ -27,7 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]
@@ -74,9 +74,9 @@ class Statements(Protocol):
 
 
 class Database:
-    """The app's engine and the two ways to run statements on it.
+    """The app's engine and the three ways to run statements on it.
 
-    Raises (from ``reading`` and ``unit_of_work``):
+    Raises (from ``reading``, ``unit_of_work`` and ``atomic_write``):
         sqlalchemy.exc.TimeoutError: no pooled connection within the pool timeout.
         Whatever the statements or the commit raise: a client never hears of a
         write that failed.
@@ -90,17 +90,13 @@ class Database:
         event.listen(engine.sync_engine, "connect", _stamp_connected_at)
         event.listen(engine.sync_engine, "checkout", self._refuse_stale)
 
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Statements]:
+    def reading(self) -> AbstractAsyncContextManager[Statements]:
         """A connection for reads of one statement each, outside any transaction."""
-        async with self._statements(transaction=False) as statements:
-            yield statements
+        return self._statements(transaction=False)
 
-    @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[Statements]:
+    def unit_of_work(self) -> AbstractAsyncContextManager[Statements]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        async with self._statements(transaction=True) as statements:
-            yield statements
+        return self._statements(transaction=True)
 
     @asynccontextmanager
     async def _statements(self, *, transaction: bool) -> AsyncIterator[Statements]:

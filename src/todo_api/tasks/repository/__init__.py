@@ -8,7 +8,6 @@ are used through this module.
 """
 
 from todo_api.tasks.repository.reads import (
-    LockedTask,
     StoredTask,
     find_task,
     list_page,
@@ -17,6 +16,7 @@ from todo_api.tasks.repository.reads import (
 from todo_api.tasks.repository.writes import (
     EDITABLE,
     TOGGLE,
+    LockedTask,
     TaskChange,
     Toggle,
     Written,

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from todo_api.kit.compiled import Row
 from todo_api.kit.database import Statements
 from todo_api.kit.pagination import page_offset
-from todo_api.tasks.models import TAGS, TASK_COUNTS, TASK_TAGS, TASKS, TaskColumns, TaskFields
+from todo_api.tasks.models import TAGS, TASK_COUNTS, TASK_TAGS, TASKS, TaskFields
 from todo_api.tasks.schemas import SortOrder, TaskPublic, TaskQuery, TaskSort, TaskStatus
 
 
@@ -36,14 +36,6 @@ class StoredTask:
     @property
     def id(self) -> int:
         return self.fields["id"]
-
-
-@dataclass(slots=True)
-class LockedTask:
-    """A task read under its row lock: its columns and its tag names, in order."""
-
-    columns: TaskColumns
-    tags: list[str]
 
 
 _TASK_COLUMNS = tuple(TASKS.c)

@@ -38,7 +38,7 @@ from todo_api.kit.compiled import Row
 from todo_api.kit.database import Statements
 from todo_api.kit.engine import dialect_insert
 from todo_api.tasks.models import TAGS, TASK_TAGS, TASKS, TaskColumns
-from todo_api.tasks.repository.reads import _GET_TASK, LockedTask, StoredTask, task_fields
+from todo_api.tasks.repository.reads import _GET_TASK, StoredTask, task_fields
 from todo_api.tasks.repository.statements import (
     TASK_ID,
     USER_ID,
@@ -72,6 +72,14 @@ class TaskChange:
     fields: Mapping[str, Any]
     completed: bool | Toggle | None = None
     tags: list[str] | None = None
+
+
+@dataclass(slots=True)
+class LockedTask:
+    """A task read under its row lock: its columns and its tag names, in order."""
+
+    columns: TaskColumns
+    tags: list[str]
 
 
 class Written(NamedTuple):
@@ -248,7 +256,7 @@ async def write_task(
     rows = await db.fetch(_update_statement(shape), parameters)
     if not rows:
         return Written(before, refused=False)
-    if change.tags is not None and tags_changed:
+    if tags_changed and change.tags is not None:  # the second test narrows the type
         await replace_tags(db, user_id, task_id, change.tags)
     tags = change.tags if change.tags is not None else locked.tags
     return Written(_stored(rows[0], "", tags), refused=False)
