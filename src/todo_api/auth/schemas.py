@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, EmailStr
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator
 from sqlmodel import Field, SQLModel
 
-from todo_api.kit.text import FORBID_EXTRA, CleanText
+from todo_api.kit.text import CleanText, RequestBody
+
+MAX_EMAIL_LENGTH = 320
+"""Characters of an email address (RFC 3696 errata: 64 + 1 + 255)."""
 
 
 def normalise_email(value: str) -> str:
-    """Emails are one account regardless of case or surrounding spaces (the API contract)."""
-    return value.strip().lower()
+    """The one form of an email that identifies an account: NFKC, stripped, lower-cased.
+
+    Used alike by signup, login, token and token claims, so that one address
+    is one account however it is written (the API contract, "Details"): the
+    case, surrounding spaces, decomposed accents (``jose\u0301``) and
+    full-width letters (``\\uff41da@…``) all fold to one string.
+    """
+    return unicodedata.normalize("NFKC", value).strip().lower()
 
 
-NormalisedEmail = Annotated[EmailStr, AfterValidator(normalise_email)]
+def valid_email(value: str) -> str:
+    """``normalise_email(value)``, checked to be an email address (no DNS lookup).
+
+    Raises:
+        ValueError: the normalised value is not an email address.
+    """
+    normalised = normalise_email(value)
+    try:
+        validate_email(normalised, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"value is not a valid email address: {exc}") from None
+    return normalised
+
+
+NormalisedEmail = Annotated[CleanText, AfterValidator(valid_email)]
+"""A signup email: valid, in the form of ``normalise_email``."""
 Name = Annotated[CleanText, Field(min_length=1, max_length=100)]
 
 
@@ -29,39 +55,36 @@ class UserPublic(SQLModel):
     created_at: datetime
 
 
-class SignupRequest(SQLModel):
+class SignupRequest(RequestBody):
     """``POST /api/auth/signup`` body: password 8 to 128 characters, name at most 100."""
 
-    model_config = FORBID_EXTRA
-
-    email: NormalisedEmail = Field(max_length=320, schema_extra={"examples": ["ada@example.com"]})
+    email: NormalisedEmail = Field(
+        max_length=MAX_EMAIL_LENGTH,
+        schema_extra={"examples": ["ada@example.com"], "format": "email"},
+    )
     password: str = Field(
         min_length=8, max_length=128, schema_extra={"examples": ["correct horse battery"]}
     )
     name: Name | None = Field(default=None, schema_extra={"examples": ["Ada"]})
 
 
-class LoginRequest(SQLModel):
+class LoginRequest(RequestBody):
     """``POST /api/auth/login`` body.
 
     The email is only normalised, not validated as an address, so that a
     malformed one is a plain ``INVALID_CREDENTIALS`` like any unknown one.
     """
 
-    model_config = FORBID_EXTRA
-
-    email: Annotated[str, AfterValidator(normalise_email)] = Field(
-        min_length=1, max_length=320, schema_extra={"examples": ["ada@example.com"]}
+    email: Annotated[CleanText, AfterValidator(normalise_email)] = Field(
+        min_length=1, max_length=MAX_EMAIL_LENGTH, schema_extra={"examples": ["ada@example.com"]}
     )
     password: str = Field(
         min_length=1, max_length=1024, schema_extra={"examples": ["correct horse battery"]}
     )
 
 
-class ProfileUpdate(SQLModel):
+class ProfileUpdate(RequestBody):
     """``PATCH /api/auth/me`` body: the fields sent change; ``name: null`` clears it."""
-
-    model_config = FORBID_EXTRA
 
     name: Name | None = Field(default=None, schema_extra={"examples": ["Ada Lovelace"]})
 

@@ -45,6 +45,9 @@ def create_engine(
     SQLite: one connection (writers serialise instead of failing with
     "database is locked"), WAL journal, foreign keys on, and a
     Unicode-aware ``lower()``.
+
+    Both: ``hide_parameters``, so an error's message and a logged trace show
+    the SQL but never the values bound to it (a password hash, an email).
     """
     if target.is_sqlite:
         database = target.url.database or ""
@@ -54,6 +57,7 @@ def create_engine(
             poolclass=StaticPool if in_memory else None,
             **({} if in_memory else {"pool_size": 1, "max_overflow": 0}),
             connect_args={"timeout": 30},
+            hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -66,6 +70,7 @@ def create_engine(
         pool_pre_ping=pre_ping,
         pool_recycle=POOL_RECYCLE_SECONDS,
         pool_timeout=POOL_TIMEOUT_SECONDS,
+        hide_parameters=True,
     )
 
 

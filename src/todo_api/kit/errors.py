@@ -128,10 +128,15 @@ class ValidationFailed(ApiError):
 
 
 class MalformedBody(ValidationFailed):
-    """422 for a body that is not JSON at all (bad syntax, not UTF-8): ``field_errors.body``."""
+    """422 for a body that is not JSON at all (bad syntax, not UTF-8): ``field_errors.body``.
 
-    def __init__(self) -> None:
-        super().__init__(field_errors={"body": ["Body is not valid JSON"]})
+    ``reason`` is the parser's word (``"EOF while parsing a value at line 1
+    column 9"``), added to the message when known.
+    """
+
+    def __init__(self, reason: str | None = None) -> None:
+        message = f"Body is not valid JSON: {reason}" if reason else "Body is not valid JSON"
+        super().__init__(field_errors={"body": [message[:MAX_MESSAGE_CHARACTERS]]})
 
 
 class RateLimited(ApiError):
@@ -153,6 +158,18 @@ class ServiceUnavailable(ApiError):
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+
+
+class IdentityServerUnavailable(ServiceUnavailable):
+    """503 for a token whose key is not held while the identity server's key set
+    cannot be fetched: an outage there must not sign users out (the API contract,
+    "Authentication"). ``retry_after`` is in seconds: when a refetch may run."""
+
+    default_detail = "The identity server's key set is unreachable; try again shortly"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.headers["Retry-After"] = str(retry_after)
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
@@ -225,23 +242,48 @@ _UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
 """Too many connections; admin shutdown, crash shutdown, cannot connect now."""
 
 
+MAX_REPORTED_ERRORS = 20
+"""Validation errors a 422 lists; the rest are counted in ``detail``."""
+
+MAX_FIELD_NAME_CHARACTERS = 64
+"""A field name in ``field_errors`` is cut to this (a client's unknown key may be 1 MB)."""
+
+MAX_MESSAGE_CHARACTERS = 300
+"""An error message is cut to this."""
+
+
 def _field_name(loc: tuple[int | str, ...]) -> str:
     """The field as the client sent it: ``("body", "title")`` → ``title``."""
     if len(loc) >= 2 and loc[0] in {"body", "query", "path", "header", "cookie"}:
-        return str(loc[1])
-    return str(loc[0]) if loc else "body"
+        name = str(loc[1])
+    else:
+        name = str(loc[0]) if loc else "body"
+    return (
+        name if len(name) <= MAX_FIELD_NAME_CHARACTERS else name[:MAX_FIELD_NAME_CHARACTERS] + "…"
+    )
 
 
 def validation_error(exc: RequestValidationError) -> ValidationFailed:
-    """Turn FastAPI's validation error into our 422 with ``field_errors``."""
+    """Turn FastAPI's validation error into our 422 with ``field_errors``.
+
+    The answer is bounded whatever the request: at most ``MAX_REPORTED_ERRORS``
+    messages (``detail`` says how many more there were), field names and
+    messages cut to ``MAX_FIELD_NAME_CHARACTERS`` and ``MAX_MESSAGE_CHARACTERS``,
+    so a 422 stays a few KiB (the API contract, "Limits").
+    """
+    errors = exc.errors()
     field_errors: dict[str, list[str]] = defaultdict(list)
-    for error in exc.errors():
+    for error in errors[:MAX_REPORTED_ERRORS]:
         loc = tuple(error.get("loc", ()))
-        message = str(error.get("msg", "Invalid value"))
-        if message.startswith("Value error, "):
-            message = message.removeprefix("Value error, ")
-        field_errors[_field_name(loc)].append(message)
-    return ValidationFailed(field_errors=dict(field_errors))
+        message = str(error.get("msg", "Invalid value")).removeprefix("Value error, ")
+        field_errors[_field_name(loc)].append(message[:MAX_MESSAGE_CHARACTERS])
+    detail = None
+    if len(errors) > MAX_REPORTED_ERRORS:
+        detail = (
+            f"Request validation failed: {len(errors)} errors, "
+            f"the first {MAX_REPORTED_ERRORS} are listed"
+        )
+    return ValidationFailed(detail, field_errors=dict(field_errors))
 
 
 async def _api_error_handler(_request: Request, exc: Exception) -> Response:

@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from todo_api.kit.columns import MAX_INT64
+from todo_api.kit.text import DECIMAL_DIGITS
 
 MAX_PAGE_SIZE = 100
 
-PageNumber = Annotated[int, Field(ge=1, le=MAX_INT64)]
+PageNumber = Annotated[int, Field(ge=1, le=MAX_INT64), DECIMAL_DIGITS]
 """A 1-based page number."""
 
-PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
+PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE), DECIMAL_DIGITS]
 """Items per page, 1 to ``MAX_PAGE_SIZE``."""
 
 

@@ -12,10 +12,12 @@ declares only what clients send").
 from __future__ import annotations
 
 import email.message
+import json
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import orjson
+import pydantic_core
 from fastapi import APIRouter, FastAPI, Request, Response, params, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -127,6 +129,25 @@ def _is_json(content_type: str) -> bool:
     )
 
 
+class JSONRequest(Request):
+    """A request whose JSON body is parsed strictly, at a cost bounded by its size.
+
+    Starlette's ``json.loads`` takes lone surrogates (``"\\ud800"``), which no
+    database stores, and recurses with the nesting until Python's recursion
+    limit. pydantic-core's parser (jiter) refuses both: lone surrogates, and
+    nesting deeper than its limit (a few hundred levels, far beyond any body of
+    the contract). Its error is raised as ``json.JSONDecodeError``, which
+    FastAPI reports as ``json_invalid`` (422 ``field_errors.body``).
+    """
+
+    async def json(self) -> Any:
+        body = await self.body()
+        try:
+            return pydantic_core.from_json(body)
+        except ValueError as exc:
+            raise json.JSONDecodeError(str(exc), "", 0) from None
+
+
 class JSONRoute(APIRoute):
     """An ``APIRoute`` that refuses bodies that are not JSON as the contract says.
 
@@ -146,6 +167,7 @@ class JSONRoute(APIRoute):
             return handler
 
         async def guarded(request: Request) -> Response:
+            request = JSONRequest(request.scope, request.receive)
             headers = request.headers
             has_body = headers.get("content-length", "0") != "0" or "chunked" in headers.get(
                 "transfer-encoding", ""
@@ -155,8 +177,9 @@ class JSONRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                if any(error.get("type") == "json_invalid" for error in exc.errors()):
-                    raise MalformedBody() from None
+                for error in exc.errors():
+                    if error.get("type") == "json_invalid":
+                        raise MalformedBody(error.get("ctx", {}).get("error")) from None
                 raise
             except StarletteHTTPException as exc:
                 if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):

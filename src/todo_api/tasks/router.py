@@ -32,6 +32,7 @@ from todo_api.kit.routing import (
     query_parameters,
     validated_query,
 )
+from todo_api.kit.text import DECIMAL_DIGITS
 from todo_api.resources import resources
 from todo_api.tasks import service
 from todo_api.tasks.repository import StoredTask
@@ -73,7 +74,7 @@ router = APIRouter(
     responses=COMMON_ERRORS,
 )
 
-TaskId = Annotated[int, Path(ge=1, le=MAX_INT64, description="The task's id.")]
+TaskId = Annotated[int, Path(ge=1, le=MAX_INT64, description="The task's id."), DECIMAL_DIGITS]
 
 
 IF_MATCH = header_parameter(

@@ -17,16 +17,56 @@ from sqlmodel import Field, SQLModel
 
 from todo_api.kit.columns import as_utc
 from todo_api.kit.pagination import PageNumber, PageSize
-from todo_api.kit.text import FORBID_EXTRA, CleanText, QueryText
+from todo_api.kit.text import CleanText, QueryText, RequestBody
 from todo_api.tasks.models import Priority
 
 MAX_TAGS = 10
 
 
-UTCInput = Annotated[datetime, AfterValidator(as_utc)]
+def in_utc(value: datetime) -> datetime:
+    """``as_utc`` for input: a time that has no UTC equivalent is a validation error.
+
+    ``9999-12-31T23:00:00-14:00`` is after the last instant a ``datetime`` holds
+    once it is moved to UTC, ``0001-01-01T00:00:00+14:00`` before the first.
+
+    Raises:
+        ValueError: the time is out of range in UTC.
+    """
+    try:
+        return as_utc(value)
+    except OverflowError:
+        raise ValueError("Datetime is out of range once converted to UTC") from None
+
+
+UTCInput = Annotated[datetime, AfterValidator(in_utc)]
 Title = Annotated[CleanText, Field(min_length=1, max_length=200)]
 Description = Annotated[CleanText, Field(max_length=1000)]
 TagName = Annotated[CleanText, Field(min_length=1, max_length=30)]
+
+
+def distinct_tags_first(tags: object) -> object:
+    """The list as sent, without the items that repeat an earlier tag, checked for
+    length before any item is validated.
+
+    Runs before item validation so that the cost of a ``tags`` list is bounded by
+    what the contract allows (``MAX_TAGS`` distinct tags), not by its length: a
+    list of 300,000 items stops at the eleventh distinct one. Tags repeat when
+    equal after stripping and lower-casing (the API contract, "Details"); items
+    that are not strings count as distinct, for Pydantic to report.
+
+    Raises:
+        ValueError: more than ``MAX_TAGS`` distinct tags.
+    """
+    if not isinstance(tags, list):
+        return tags
+    distinct: dict[object, object] = {}
+    for item in tags:
+        key = item.strip().lower() if isinstance(item, str) else ("not a string", len(distinct))
+        if key not in distinct:
+            distinct[key] = item
+            if len(distinct) > MAX_TAGS:
+                raise ValueError(f"List should have at most {MAX_TAGS} distinct tags")
+    return list(distinct.values())
 
 
 def normalise_tags(tags: list[str] | None) -> list[str]:
@@ -43,10 +83,8 @@ def normalise_tags(tags: list[str] | None) -> list[str]:
     return list(seen)
 
 
-class TaskBase(SQLModel):
+class TaskBase(RequestBody):
     """Fields a client may write, with the rules of the API contract ("Tasks")."""
-
-    model_config = FORBID_EXTRA
 
     title: Title = Field(schema_extra={"examples": ["Buy milk"]})
     description: Description | None = Field(
@@ -57,7 +95,7 @@ class TaskBase(SQLModel):
     due_date: UTCInput | None = Field(
         default=None, schema_extra={"examples": ["2026-11-21T09:00:00Z"]}
     )
-    tags: list[TagName] = Field(
+    tags: Annotated[list[TagName], BeforeValidator(distinct_tags_first)] = Field(
         default_factory=list, schema_extra={"examples": [["home", "errands"]]}
     )
 
@@ -71,21 +109,19 @@ class TaskCreate(TaskBase):
     """``POST`` and ``PUT`` body: ``title`` required; omitted fields take their defaults."""
 
 
-class TaskUpdate(SQLModel):
+class TaskUpdate(RequestBody):
     """``PATCH`` body: only the fields sent change; ``null`` clears a nullable field.
 
     ``title``, ``completed``, ``priority`` and ``tags`` are not nullable:
     ``null`` for them is 422 (the API contract, "Details").
     """
 
-    model_config = FORBID_EXTRA
-
     title: Title | None = Field(default=None, schema_extra={"examples": ["Buy oat milk"]})
     description: Description | None = None
     completed: StrictBool | None = None
     priority: Priority | None = None
     due_date: UTCInput | None = None
-    tags: list[TagName] | None = None
+    tags: Annotated[list[TagName], BeforeValidator(distinct_tags_first)] | None = None
 
     @field_validator("title", "completed", "priority", "tags", mode="before")
     @classmethod
@@ -100,10 +136,8 @@ class TaskUpdate(SQLModel):
         return normalise_tags(tags)
 
 
-class CompleteRequest(SQLModel):
+class CompleteRequest(RequestBody):
     """Optional body of ``PATCH .../complete``: set ``completed`` instead of toggling."""
-
-    model_config = FORBID_EXTRA
 
     completed: StrictBool
 
