@@ -366,7 +366,7 @@ async def dying_server() -> AsyncIterator[BetterAuthServer]:
         yield server
 
 
-async def test_cached_keys_survive_better_auth_outage_and_no_keys_is_401(
+async def test_cached_keys_survive_better_auth_outage_and_no_keys_is_503(
     database_url: str, dying_server: BetterAuthServer
 ) -> None:
     user = _sign_up(dying_server)
@@ -386,6 +386,8 @@ async def test_cached_keys_survive_better_auth_outage_and_no_keys_is_401(
         dying_server.stop()  # the outage under test
         await asyncio.sleep(1.2)  # past the key cache TTL: a refetch is due, and fails
         assert (await warm_client.get(url, headers=_bearer(second))).status_code == 200
-        # An app that never fetched the keys cannot verify anything: 401, not 500.
+        # An app that never fetched the keys cannot verify anything: 503 with
+        # Retry-After (the outage must not sign users out), not 401 or 500.
         response = await cold_client.get(url, headers=_bearer(second))
-        assert_error(response, 401, "UNAUTHORIZED")
+        assert_error(response, 503, "SERVICE_UNAVAILABLE")
+        assert int(response.headers["retry-after"]) >= 1

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI, Request
 
+from todo_api.auth.jwks import JWKSVerifier
 from todo_api.auth.passwords import Passwords
 from todo_api.auth.service import UserProvisioner
-from todo_api.auth.tokens import JWKSVerifier, SessionTokenVerifier, TokenVerifier
+from todo_api.auth.tokens import SessionTokenVerifier, TokenVerifier
 from todo_api.config import Settings
 from todo_api.kit.database import Database
 from todo_api.kit.database_url import normalise_database_url

@@ -59,6 +59,8 @@ class UserGuard(SecurityBase):
 
         Raises:
             Unauthorized: no valid bearer token (401).
+            IdentityServerUnavailable: the token's key cannot be had (503, see
+                ``authenticate``).
             Forbidden: the path ``{user_id}`` is not the token's ``sub`` (403).
             RateLimited: the user is over ``RATE_LIMIT_API`` (429).
         """
@@ -71,6 +73,8 @@ class UserGuard(SecurityBase):
 
         Raises:
             Unauthorized: no valid bearer token (401).
+            IdentityServerUnavailable: the token's key cannot be had (503, see
+                ``authenticate``).
             Forbidden: the path ``{user_id}`` is not the token's ``sub`` (403).
         """
         principal = await authenticate(request, await self.scheme(request))
@@ -85,6 +89,10 @@ async def authenticate(request: Request, token: str | None) -> Principal:
 
     Raises:
         Unauthorized: no bearer token, or it does not verify (401).
+        IdentityServerUnavailable: a Better Auth JWT whose key is not held while
+            the key set cannot be fetched (503 with ``Retry-After``, the API
+            contract, "Authentication"); raised where a 401 would be, so the
+            order of checks holds.
     """
     if not token:
         raise Unauthorized()

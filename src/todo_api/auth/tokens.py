@@ -5,8 +5,9 @@ from the token:
 
 1. ``SharedSecretVerifier``: HS256 under ``BETTER_AUTH_SECRET`` (our login,
    or a Better Auth server with a custom HS256 signer).
-2. ``JWKSVerifier``: EdDSA/ES256/ES512/RS256/PS256 tokens of Better Auth's JWT
-   plugin, keys from ``{BETTER_AUTH_URL}{BETTER_AUTH_JWKS_PATH}``.
+2. ``JWKSVerifier`` (``todo_api.auth.jwks``): EdDSA/ES256/ES512/RS256/PS256
+   tokens of Better Auth's JWT plugin, keys from
+   ``{BETTER_AUTH_URL}{BETTER_AUTH_JWKS_PATH}``.
 3. ``SessionTokenVerifier``: Better Auth session tokens (``token.signature``)
    looked up in Better Auth's ``session`` table.
 
@@ -17,35 +18,52 @@ on every request.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import httpx
 import jwt
 from cachetools import TLRUCache
 
 from todo_api.auth import repository
 from todo_api.auth.models import better_auth_sessions
+from todo_api.auth.schemas import normalise_email
 from todo_api.config import Settings
 from todo_api.kit.columns import as_utc
 from todo_api.kit.database import Database
 from todo_api.kit.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from todo_api.auth.jwks import JWKSVerifier
 
 logger = logging.getLogger(__name__)
 
 LEEWAY_SECONDS = 30
 """Clock leeway for ``exp``, ``nbf`` and ``iat`` (the API contract)."""
 
-JWKS_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
-"""Asymmetric algorithms a JWKS key may carry (the API contract, "Authentication" 2)."""
+MAX_NUMERIC_DATE = 253_402_300_799
+"""9999-12-31T23:59:59Z in Unix seconds: ``exp``, ``iat`` and ``nbf`` beyond it (either
+sign) are not dates; a JSON number such as ``10**400`` would overflow a float."""
+
+MAX_SUB_LENGTH = 64
+"""Longest ``sub`` accepted: the length of ``users.id``."""
+
+MAX_EMAIL_LENGTH = 320
+"""Longest ``email`` claim kept: the length of ``users.email``."""
+
+MAX_NAME_LENGTH = 100
+"""A ``name`` claim is cut to this: the length of ``users.name``."""
+
+_UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters (C0, DEL, C1) and lone surrogates: neither belongs in an id, an
+email or a name, PostgreSQL refuses NUL, and no database can store a lone surrogate."""
 
 
 class InvalidToken(Exception):
@@ -92,21 +110,55 @@ def issue_access_token(
     return token, int(lifetime.total_seconds())
 
 
+def _is_numeric_date(value: object) -> bool:
+    """A JWT NumericDate (RFC 7519): a JSON number, not a string or a bool, of at
+    most ``MAX_NUMERIC_DATE`` seconds either side of the epoch (so not NaN)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and -MAX_NUMERIC_DATE <= value <= MAX_NUMERIC_DATE
+    )
+
+
+def _safe_text(value: object) -> str | None:
+    """``value`` stripped, or ``None`` when it is not a string, is blank, or holds a
+    control character or a lone surrogate (``_UNSAFE_TEXT``)."""
+    if not isinstance(value, str) or _UNSAFE_TEXT.search(value):
+        return None
+    return value.strip() or None
+
+
 def _principal(claims: dict[str, Any]) -> Principal:
+    """The principal of verified ``claims``.
+
+    ``sub`` must be 1 to ``MAX_SUB_LENGTH`` characters without control
+    characters or lone surrogates, and ``exp`` (``iat``, ``nbf`` when present)
+    a NumericDate. An ``email`` or ``name`` claim that is not clean text is
+    treated as absent, never stored (an email over ``MAX_EMAIL_LENGTH`` too);
+    a name is cut to ``MAX_NAME_LENGTH``.
+
+    Raises:
+        InvalidToken: a bad ``sub``, ``exp``, ``iat`` or ``nbf``.
+    """
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or len(sub) > 64:
-        raise InvalidToken("sub missing or not a short string")
-    email = claims.get("email")
-    name = claims.get("name")
+    if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUB_LENGTH or _UNSAFE_TEXT.search(sub):
+        raise InvalidToken("sub is not a short string of printable characters")
+    for claim in ("exp", "iat", "nbf"):
+        if claim in claims and not _is_numeric_date(claims[claim]):
+            raise InvalidToken(f"{claim} is not a NumericDate")
+    email = _safe_text(claims.get("email"))
+    if email is not None:
+        email = normalise_email(email)
+    name = _safe_text(claims.get("name"))
     return Principal(
         user_id=sub,
-        email=email.strip().lower() if isinstance(email, str) and email.strip() else None,
-        name=name.strip()[:100] if isinstance(name, str) and name.strip() else None,
+        email=email if email is not None and len(email) <= MAX_EMAIL_LENGTH else None,
+        name=name[:MAX_NAME_LENGTH].rstrip() if name is not None else None,
         expires_at=float(claims["exp"]),
     )
 
 
-def _decode(
+def decode(
     token: str,
     key: Any,
     algorithm: str,
@@ -114,6 +166,11 @@ def _decode(
     issuer: str | None,
     audience: str | None,
 ) -> Principal:
+    """The principal of ``token`` verified under ``key`` with ``algorithm`` only.
+
+    Raises:
+        InvalidToken: a bad signature, ``exp``, ``nbf``, ``iss``, ``aud`` or claims.
+    """
     try:
         claims = jwt.decode(
             token,
@@ -139,72 +196,7 @@ class SharedSecretVerifier:
 
     def verify(self, token: str) -> Principal:
         """Raises ``InvalidToken`` for a bad signature, expiry, ``nbf``, claims."""
-        return _decode(token, self._secret, "HS256", issuer=self._issuer, audience=self._audience)
-
-
-class JWKSVerifier:
-    """Tokens of Better Auth's JWT plugin, verified against its published key set.
-
-    Keys are cached for ``JWKS_CACHE_SECONDS``; an unknown ``kid`` refetches
-    at most once per ``JWKS_REFETCH_COOLDOWN_SECONDS`` (the API contract: once per 30 s),
-    so a flood of bad ``kid`` values cannot hammer the Better Auth server. A
-    failed fetch keeps the keys already held; with none, tokens are 401.
-    ``iss`` and ``aud`` must equal the origin unless ``JWT_ISSUER`` /
-    ``JWT_AUDIENCE`` say otherwise.
-    """
-
-    def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
-        assert settings.better_auth_url is not None
-        self.jwks_url = settings.better_auth_url + settings.better_auth_jwks_path
-        self._issuer = settings.jwt_issuer or settings.better_auth_url
-        self._audience = settings.jwt_audience or settings.better_auth_url
-        self._client = client
-        self._ttl = settings.jwks_cache_seconds
-        self._cooldown = settings.jwks_refetch_cooldown_seconds
-        self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = float("-inf")
-        self._attempted_at = float("-inf")
-        self._lock = asyncio.Lock()
-
-    async def verify(self, token: str, kid: str | None) -> Principal:
-        """Raises ``InvalidToken`` for an unknown key, bad signature or claims."""
-        key = await self._key(kid)
-        if key is None:
-            raise InvalidToken(f"no key for kid {kid!r}")
-        return _decode(token, key, key.algorithm_name, issuer=self._issuer, audience=self._audience)
-
-    async def _key(self, kid: str | None) -> jwt.PyJWK | None:
-        now = time.monotonic()
-        if now - self._fetched_at > self._ttl:
-            await self._refresh(force=False)
-        elif kid not in self._keys and now - self._attempted_at >= self._cooldown:
-            await self._refresh(force=True)
-        if kid is None and len(self._keys) == 1:
-            return next(iter(self._keys.values()))
-        return self._keys.get(kid) if kid is not None else None
-
-    async def _refresh(self, *, force: bool) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            if force and now - self._attempted_at < self._cooldown:
-                return  # another request refetched while we waited
-            if not force and now - self._fetched_at <= self._ttl:
-                return
-            self._attempted_at = now
-            try:
-                response = await self._client.get(self.jwks_url)
-                response.raise_for_status()
-                key_set = jwt.PyJWKSet.from_dict(response.json())
-            except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
-                logger.warning("JWKS fetch from %s failed: %r", self.jwks_url, exc)
-                return
-            self._keys = {
-                key.key_id: key
-                for key in key_set.keys
-                if key.key_id and key.algorithm_name in JWKS_ALGORITHMS
-            }
-            self._fetched_at = now
-            logger.info("JWKS loaded from %s: %d keys", self.jwks_url, len(self._keys))
+        return decode(token, self._secret, "HS256", issuer=self._issuer, audience=self._audience)
 
 
 class SessionTokenVerifier:
@@ -230,10 +222,8 @@ class SessionTokenVerifier:
         value, _, signature = unquote(raw).rpartition(".")
         if not value or not signature:
             raise InvalidToken("not a signed session token")
-        expected = base64.b64encode(
-            hmac.new(self._secret, value.encode(), hashlib.sha256).digest()
-        ).decode()
-        if not hmac.compare_digest(expected, signature):
+        expected = base64.b64encode(hmac.new(self._secret, value.encode(), hashlib.sha256).digest())
+        if not hmac.compare_digest(expected, signature.encode()):  # bytes: any signature compares
             raise InvalidToken("bad session token signature")
         return value
 
