@@ -77,26 +77,7 @@ async def test_rate_limit_comes_after_authentication(
     assert (await client.get(alice.tasks_url, headers=alice.headers)).status_code == 200
 
 
-async def test_login_limited_by_email_whatever_its_case(app: Any) -> None:
-    """Each attempt from a new address, so only the per-email count can refuse."""
-
-    async def attempt(email: str, address: str) -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, client=(address, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            body = {"email": email, "password": "wrong-password"}
-            return await client.post("/api/auth/login", json=body)
-
-    spellings = ["Mallory@Example.com", "mallory@example.com", "MALLORY@EXAMPLE.COM"]
-    for n, email in enumerate(spellings):
-        response = await attempt(email, f"203.0.113.{n + 1}")
-        assert_error(response, 401, "INVALID_CREDENTIALS")
-        if n > 0:  # the tighter of the two counts is shown; a tie shows the first
-            _assert_headers(response, "auth-email", 3)
-    response = await attempt(" mAlLoRy@example.com", "203.0.113.99")
-    assert_error(response, 429, "RATE_LIMITED")
-    assert int(response.headers["retry-after"]) >= 1
-    # Another email from a fresh address is not affected.
-    assert (await attempt("someone@example.com", "203.0.113.100")).status_code == 401
+# Per account and address: tests/test_hostile_requests.py, ``TestLockout``.
 
 
 async def test_login_limited_by_address_across_emails(client: httpx.AsyncClient) -> None:

@@ -13,6 +13,7 @@ from todo_api.auth import service
 from todo_api.auth.dependencies import AuthenticatedRoute, CurrentPrincipal
 from todo_api.auth.repository import UserRow
 from todo_api.auth.schemas import (
+    MAX_EMAIL_LENGTH,
     LoginRequest,
     ProfileUpdate,
     SignupRequest,
@@ -24,8 +25,10 @@ from todo_api.auth.schemas import (
     normalise_email,
 )
 from todo_api.auth.tokens import issue_access_token
-from todo_api.kit.errors import NotFound, error_doc
+from todo_api.kit.errors import NotFound, ValidationFailed, error_doc
+from todo_api.kit.ratelimit import AddressCount
 from todo_api.kit.routing import JSONRoute
+from todo_api.kit.text import forbidden_character
 from todo_api.resources import Resources, resources
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -53,20 +56,37 @@ me_router = APIRouter(
 ResourcesDep = Annotated[Resources, Depends(resources)]
 
 
-async def _signed_in(
-    request: Request, found: Resources, email: str, sign_in: Callable[[], Awaitable[UserRow]]
-) -> UserToken:
-    """Count the attempt against the auth rate limit, then call ``sign_in`` (the
-    service call) and answer with a fresh token for its user.
+async def counted_address(request: Request) -> AddressCount:
+    """Count an auth attempt for its client address, before its body is validated.
 
-    The attempt counts by client address (uvicorn applies ``X-Forwarded-For``
-    from trusted proxies) and by ``email`` (normalised).
+    The address is the peer's (uvicorn applies ``X-Forwarded-For`` from trusted
+    proxies). A dependency, so it runs before FastAPI validates the body: a
+    flood of invalid bodies is refused at the rate of valid ones.
+
+    Raises:
+        RateLimited: over ``RATE_LIMIT_AUTH`` for the address (429).
+    """
+    host = request.client.host if request.client else "unknown"
+    return await resources(request).rate_limiter.limit_auth_address(request.scope, host)
+
+
+CountedAddress = Annotated[AddressCount, Depends(counted_address)]
+
+
+async def _signed_in(
+    request: Request,
+    found: Resources,
+    address: AddressCount,
+    email: str,
+    sign_in: Callable[[], Awaitable[UserRow]],
+) -> UserToken:
+    """Count the attempt for its account from its address, then call ``sign_in``
+    (the service call) and answer with a fresh token for its user.
 
     Raises:
         RateLimited: over ``RATE_LIMIT_AUTH`` (429); ``sign_in`` is then not run.
     """
-    address = request.client.host if request.client else "unknown"
-    await found.rate_limiter.limit_auth_attempt(request.scope, address, email)
+    await found.rate_limiter.limit_auth_account(request.scope, address, email)
     user = await sign_in()
     found.provisioner.remember(user["id"])
     token, expires_in = issue_access_token(
@@ -92,9 +112,11 @@ async def _signed_in(
         415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
     },
 )
-async def signup(request: Request, body: SignupRequest, found: ResourcesDep) -> UserTokenEnvelope:
+async def signup(
+    request: Request, address: CountedAddress, body: SignupRequest, found: ResourcesDep
+) -> UserTokenEnvelope:
     sign_in = partial(service.signup, found.database, found.passwords, body)
-    return UserTokenEnvelope(data=await _signed_in(request, found, body.email, sign_in))
+    return UserTokenEnvelope(data=await _signed_in(request, found, address, body.email, sign_in))
 
 
 @router.post(
@@ -108,11 +130,13 @@ async def signup(request: Request, body: SignupRequest, found: ResourcesDep) -> 
     response_model=UserTokenEnvelope,
     responses={**BAD_CREDENTIALS, 415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`).")},
 )
-async def login(request: Request, body: LoginRequest, found: ResourcesDep) -> UserTokenEnvelope:
+async def login(
+    request: Request, address: CountedAddress, body: LoginRequest, found: ResourcesDep
+) -> UserTokenEnvelope:
     sign_in = partial(
         service.check_credentials, found.database, found.passwords, body.email, body.password
     )
-    return UserTokenEnvelope(data=await _signed_in(request, found, body.email, sign_in))
+    return UserTokenEnvelope(data=await _signed_in(request, found, address, body.email, sign_in))
 
 
 @router.post(
@@ -128,15 +152,29 @@ async def login(request: Request, body: LoginRequest, found: ResourcesDep) -> Us
 )
 async def token(
     request: Request,
+    address: CountedAddress,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     found: ResourcesDep,
 ) -> TokenResponse:
-    email = normalise_email(form.username)
+    email = _form_email(form.username)
     sign_in = partial(
         service.check_credentials, found.database, found.passwords, email, form.password
     )
-    issued = await _signed_in(request, found, email, sign_in)
+    issued = await _signed_in(request, found, address, email, sign_in)
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+def _form_email(username: str) -> str:
+    """The token form's ``username`` as a normalised email, under the rules of
+    ``LoginRequest.email``.
+
+    Raises:
+        ValidationFailed: longer than an email may be, or holding a forbidden
+            character (422 ``field_errors.username``).
+    """
+    if len(username) > MAX_EMAIL_LENGTH or forbidden_character(username):
+        raise ValidationFailed(field_errors={"username": ["Not an email address"]})
+    return normalise_email(username)
 
 
 @me_router.get(

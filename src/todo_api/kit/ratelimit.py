@@ -1,7 +1,10 @@
 """Rate limits with the ``limits`` library (the API contract, "Limits").
 
-Auth routes count per client address and per email (``RATE_LIMIT_AUTH``);
-every other limited route counts per user (``RATE_LIMIT_API``). Counters live
+Auth routes count per client address and per account from that address
+(``RATE_LIMIT_AUTH``); every other limited route counts per user
+(``RATE_LIMIT_API``). Keys are bounded whatever the client sends: an email
+is counted by a digest of it, an IPv6 address by its /64 (one host's share
+of addresses). Counters live
 in memory, or in Redis when ``RATE_LIMIT_STORAGE_URL=redis://...`` so that
 several processes enforce one limit. If the storage fails, requests are
 served (fail open) and the failure is logged.
@@ -13,6 +16,8 @@ and ``RateLimit: "api";r=599;t=42``; a 429 adds ``Retry-After`` (seconds).
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -58,10 +63,47 @@ class Decision:
         return headers
 
 
+def address_key(host: str) -> str:
+    """The rate-limit key of a client address.
+
+    An IPv4 address as is; an IPv6 address by its /64 network, which one host
+    or household is given whole, so that hopping through it does not start
+    fresh counts (OWASP's authentication cheat sheet); an IPv4-mapped IPv6
+    address as its IPv4 address. Anything else (a Unix socket's peer) is cut
+    to 64 characters.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def email_key(email: str) -> str:
+    """A fixed-size key for a normalised email: 32 hex digits of its SHA-256.
+
+    A 1 MB email costs a counter the size of any other, and no address is
+    kept in the rate-limit storage.
+    """
+    return hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class AddressCount:
+    """An auth attempt counted for its client address (``RateLimiter.limit_auth_address``)."""
+
+    key: str
+    decision: Decision | None
+
+
 class RateLimiter:
     """The service's two policies over one ``limits`` storage: the API rate limit
     (``RATE_LIMIT_API``, per user) and the auth rate limit (``RATE_LIMIT_AUTH``,
-    per client address and per email)."""
+    per client address and per account from that address)."""
 
     def __init__(self, settings: Settings) -> None:
         storage = storage_from_string(async_storage_uri(settings.rate_limit_storage_url))
@@ -90,20 +132,36 @@ class RateLimiter:
         """
         _apply(scope, [await self.hit("api", self.api_limit, user_id)])
 
-    async def limit_auth_attempt(self, scope: Scope, address: str, email: str) -> None:
-        """Count a login, signup or token request by client address and by email.
+    async def limit_auth_address(self, scope: Scope, host: str) -> AddressCount:
+        """Count a login, signup or token request for its client address (``address_key``).
 
-        ``email`` must already be normalised (lower-cased), so that changing
-        its case does not start a fresh count.
+        Called before the body is validated, so that what one address may try
+        is bounded however malformed its bodies are.
 
         Raises:
-            RateLimited: either count is over ``RATE_LIMIT_AUTH`` (429).
+            RateLimited: the address is over ``RATE_LIMIT_AUTH`` (429).
         """
-        decisions = [
-            await self.hit("auth-ip", self.auth_limit, address),
-            await self.hit("auth-email", self.auth_limit, email),
-        ]
-        _apply(scope, decisions)
+        key = address_key(host)
+        decision = await self.hit("auth-ip", self.auth_limit, key)
+        _apply(scope, [decision])
+        return AddressCount(key, decision)
+
+    async def limit_auth_account(self, scope: Scope, address: AddressCount, email: str) -> None:
+        """Count the same request for its account from its address.
+
+        Counted per account *and* address, not per account alone: attempts
+        from elsewhere never lock the owner out of their own login (OWASP's
+        authentication cheat sheet), while the address count still bounds
+        what one address tries across accounts. ``email`` must be normalised
+        (``normalise_email``), so that another spelling does not start a
+        fresh count.
+
+        Raises:
+            RateLimited: over ``RATE_LIMIT_AUTH`` (429).
+        """
+        key = f"{address.key} {email_key(email)}"
+        decision = await self.hit("auth-email", self.auth_limit, key)
+        _apply(scope, [address.decision, decision])
 
     async def close(self) -> None:
         """Release storage connections (a no-op for memory)."""
