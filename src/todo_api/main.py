@@ -28,6 +28,7 @@ from todo_api.kit.errors import install_error_handlers
 from todo_api.kit.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
+    HeadAsGetMiddleware,
     ResponseHeadersMiddleware,
     UnhandledErrorMiddleware,
     is_sane_request_id,
@@ -94,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     else:
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **options)
 
+    # A trailing slash is another path, so 404: no 307 that echoes the client's
+    # Host before the request is authenticated.
+    app.router.redirect_slashes = False
     app.state.resources = Resources.build(settings)
     install_error_handlers(app)
     # The task routes first: the hot path, and FastAPI tries the routes in this order.
@@ -119,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=EXPOSED_HEADERS,
         max_age=600,
     )
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(
         CorrelationIdMiddleware,

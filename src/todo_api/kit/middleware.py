@@ -2,7 +2,8 @@
 access log, and the last-resort error envelope.
 
 Order, outermost first (see ``main.create_app``): request id → access log →
-CORS → response headers → body limit → unhandled-error envelope → FastAPI.
+HEAD as GET → CORS → response headers → body limit → unhandled-error
+envelope → FastAPI.
 """
 
 from __future__ import annotations
@@ -52,6 +53,30 @@ class ASGIMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+
+
+class HeadAsGetMiddleware(ASGIMiddleware):
+    """``HEAD`` is answered as ``GET`` without the body (RFC 9110 §9.3.2).
+
+    FastAPI's routes take only the methods they declare, so without this a
+    ``HEAD`` on a ``GET`` route is 405. The request goes on as ``GET``; the
+    status and headers (``ETag``, ``Content-Length``...) are the ``GET``'s,
+    and the body is dropped here. A route without ``GET`` answers its 405.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)
 
 
 class BodyLimitMiddleware:
@@ -249,6 +274,7 @@ class UnhandledErrorMiddleware(ASGIMiddleware):
                 logger.warning("database unavailable: %s", type(exc).__name__)
                 response = error_response(ServiceUnavailable())
             else:
-                logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                # The path as a repr: a %0A the client sent cannot start a forged log line.
+                logger.exception("unhandled error on %s %r", scope["method"], scope["path"])
                 response = error_response(InternalError())
             await response(scope, receive, send)
