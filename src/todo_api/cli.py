@@ -12,6 +12,7 @@ import uvicorn
 
 from todo_api.config import Settings, SettingsError, get_settings
 from todo_api.kit.logs import configure_logging, logging_config
+from todo_api.kit.server import GuardedHttpToolsProtocol
 
 app = typer.Typer(
     help="Todo API: a multi-user task service for Next.js + Better Auth front ends.",
@@ -67,6 +68,9 @@ def serve(
         log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,
         proxy_headers=True,
+        # Header size limit and read timeouts (docs/operations.md, "Limits").
+        http=GuardedHttpToolsProtocol,
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
         timeout_graceful_shutdown=20,
         # Importing the app takes seconds on a small machine without a bytecode
         # cache; uvicorn's default 5 s would kill and restart workers in a loop.

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     rate_limit_auth: str = "10/minute"
     rate_limit_api: str = "600/minute"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # The HTTP server (docs/operations.md, "Limits"): request line plus headers in
+    # bytes; seconds to deliver them, or between two reads of a body; seconds an
+    # idle connection is kept open between requests.
+    max_header_bytes: int = Field(default=65_536, ge=1024, le=1_048_576)
+    read_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=3600)
     docs_enabled: bool = True
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"

@@ -1,0 +1,129 @@
+"""The HTTP server's own limits: a header size limit and read timeouts for uvicorn's
+httptools protocol (docs/operations.md, "Limits")."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from todo_api.config import get_settings
+
+ReadPhase = Literal["idle", "headers", "body"]
+
+HEADERS_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\ncontent-length: 31\r\n"
+    b"connection: close\r\n\r\nRequest header fields too large"
+)
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, plus a header size limit and read timeouts.
+
+    uvicorn gives httptools neither: a request with a 64 MiB header is read
+    whole (seconds of CPU, during which no other request is served), and a
+    client that sends half a request line, or stops in the middle of a body,
+    holds its connection for ever (``timeout_keep_alive`` only covers idle
+    connections between requests). uvicorn's h11 protocol has a size limit,
+    but costs more CPU on every request than this wrapper. This protocol:
+
+    - answers 431 and closes the connection when a request's line and headers
+      are still incomplete after more than ``MAX_HEADER_BYTES``. Like h11's
+      limit, this is checked after each read of the socket (at most 256 KiB),
+      so headers that end within the read that takes them over the limit
+      are served.
+    - closes the connection when the request line and headers are not
+      complete ``READ_TIMEOUT_SECONDS`` after the connection opened or the
+      request's first byte arrived (a deadline: a byte now and then does not
+      extend it);
+    - closes the connection when a body is being read and no byte of it
+      arrives for ``READ_TIMEOUT_SECONDS`` (an idle timeout, so that a large
+      body on a slow link goes through). While the server itself has paused
+      reading (the app has not consumed what it has), the clock waits.
+
+    It follows the request through httptools' parser callbacks, calling
+    uvicorn's for everything else, and uses only their public names and
+    asyncio's transport API.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = get_settings()
+        self._max_header_bytes = settings.max_header_bytes
+        self._read_timeout_seconds = settings.read_timeout_seconds
+        self._phase: ReadPhase = "idle"  # no request being read
+        self._requests_begun = 0
+        self._header_bytes = 0  # bytes read of the current request's line and headers
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._timed_phase: ReadPhase | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch_reading()
+
+    def data_received(self, data: bytes) -> None:
+        phase, begun = self._phase, self._requests_begun
+        super().data_received(data)
+        if self.transport.is_closing():  # uvicorn refused the request (400)
+            self._stop_read_timer()
+            return
+        begun = self._requests_begun - begun
+        if self._phase == "headers" and (phase, begun) in (("headers", 0), ("idle", 1)):
+            self._header_bytes += len(data)  # all of this read is the request's headers
+            if self._header_bytes > self._max_header_bytes:
+                self._stop_read_timer()
+                self.transport.write(HEADERS_TOO_LARGE)
+                self.transport.close()
+                return
+        self._watch_reading()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._phase, self._header_bytes = "headers", 0
+        self._requests_begun += 1
+
+    def on_headers_complete(self) -> None:
+        self._phase = "body"
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._phase = "idle"
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_read_timer()
+        super().connection_lost(exc)
+
+    def _watch_reading(self) -> None:
+        if self._phase == "headers" or (self._phase == "idle" and not self._requests_begun):
+            if self._timed_phase != "headers":  # a deadline: started once
+                self._start_read_timer("headers")
+        elif self._phase == "body":  # an idle timeout: restarted by every read
+            self._start_read_timer("body")
+        else:  # request read; between requests uvicorn's keep-alive timeout applies
+            self._stop_read_timer()
+
+    def _start_read_timer(self, phase: ReadPhase) -> None:
+        self._stop_read_timer()
+        loop = asyncio.get_running_loop()
+        self._read_timer = loop.call_later(self._read_timeout_seconds, self._read_timed_out)
+        self._timed_phase = phase
+
+    def _stop_read_timer(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        self._timed_phase = None
+
+    def _read_timed_out(self) -> None:
+        phase, self._read_timer, self._timed_phase = self._timed_phase, None, None
+        if self.transport.get_protocol() is not self:  # handed over (WebSocket)
+            return
+        if not self.transport.is_reading() and not self.transport.is_closing():
+            self._start_read_timer(phase or "body")  # paused by the server, not the client
+            return
+        # abort, not close: a client that does not send may not read either,
+        # and close would wait for it to take what is buffered for it.
+        self.transport.abort()
