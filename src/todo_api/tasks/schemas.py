@@ -1,9 +1,15 @@
 """The task schemas of the API contract ("Tasks", "Listing").
 
 Model family as in the SQLModel tutorial: ``TaskBase`` (shared fields and
-rules), ``Task`` (the table, in ``models``), ``TaskCreate`` (POST and PUT
-bodies), ``TaskUpdate`` (PATCH, all optional), ``TaskPublic`` (responses),
-and ``TaskQuery`` (the list's query string).
+rules), ``models.Task`` (the table), ``TaskCreate`` (POST and PUT bodies),
+``TaskUpdate`` (PATCH, all optional), ``Task`` (responses; ``TaskPublic`` in
+the tutorial), and ``TaskQuery`` (the list's query string).
+
+The class names are the schema names of the OpenAPI document, so they are
+what a generated client calls them (``components["schemas"]["Task"]``). The
+request bodies' schemas are written for generated clients too: a field with a
+default is optional (``request_body_schema``), and a PATCH field that refuses
+``null`` is not nullable (``never_null``).
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, StrictBool, field_validator
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig  # type: ignore[attr-defined]
 
 from todo_api.kit.columns import as_utc
 from todo_api.kit.pagination import PageNumber, PageSize
-from todo_api.kit.text import CleanText, QueryText, RequestBody
+from todo_api.kit.routing import never_null, request_body_schema
+from todo_api.kit.text import QueryText, RequestBody, clean_text
 from todo_api.tasks.models import Priority
 
 MAX_TAGS = 10
@@ -39,9 +47,23 @@ def in_utc(value: datetime) -> datetime:
 
 
 UTCInput = Annotated[datetime, AfterValidator(in_utc)]
-Title = Annotated[CleanText, Field(min_length=1, max_length=200)]
-Description = Annotated[CleanText, Field(max_length=1000)]
-TagName = Annotated[CleanText, Field(min_length=1, max_length=30)]
+# The bounds sit on the ``str`` itself, before the cleaning validator: so they are
+# checked after stripping and reported in characters ("String should have at
+# most 200 characters"). After a ``BeforeValidator`` (``CleanText``'s) they would
+# be Pydantic's generic length check: "Value should have at most 200 items".
+Title = Annotated[str, Field(min_length=1, max_length=200), BeforeValidator(clean_text)]
+Description = Annotated[str, Field(max_length=1000), BeforeValidator(clean_text)]
+
+
+def clean_tag(value: object) -> object:
+    """``clean_text``, then lower-cased: tags are stored lower-cased (the API contract,
+    "Details"), and the 30-character limit holds for what is stored (``"İ"`` lowers
+    to two characters)."""
+    cleaned = clean_text(value)
+    return cleaned.lower() if isinstance(cleaned, str) else cleaned
+
+
+TagName = Annotated[str, Field(min_length=1, max_length=30), BeforeValidator(clean_tag)]
 
 
 def distinct_tags_first(tags: object) -> object:
@@ -86,6 +108,8 @@ def normalise_tags(tags: list[str] | None) -> list[str]:
 class TaskBase(RequestBody):
     """Fields a client may write, with the rules of the API contract ("Tasks")."""
 
+    model_config = SQLModelConfig(json_schema_extra=request_body_schema)
+
     title: Title = Field(schema_extra={"examples": ["Buy milk"]})
     description: Description | None = Field(
         default=None, schema_extra={"examples": ["Two litres, semi-skimmed"]}
@@ -96,7 +120,9 @@ class TaskBase(RequestBody):
         default=None, schema_extra={"examples": ["2026-11-21T09:00:00Z"]}
     )
     tags: Annotated[list[TagName], BeforeValidator(distinct_tags_first)] = Field(
-        default_factory=list, schema_extra={"examples": [["home", "errands"]]}
+        default_factory=list,
+        description="Default: `[]`.",
+        schema_extra={"examples": [["home", "errands"]]},
     )
 
     @field_validator("tags", mode="after")
@@ -113,15 +139,24 @@ class TaskUpdate(RequestBody):
     """``PATCH`` body: only the fields sent change; ``null`` clears a nullable field.
 
     ``title``, ``completed``, ``priority`` and ``tags`` are not nullable:
-    ``null`` for them is 422 (the API contract, "Details").
+    ``null`` for them is 422 (the API contract, "Details"), and their schemas
+    do not offer it (``never_null``).
     """
 
-    title: Title | None = Field(default=None, schema_extra={"examples": ["Buy oat milk"]})
+    model_config = SQLModelConfig(json_schema_extra=request_body_schema)
+
+    title: Title | None = Field(
+        default=None, schema_extra={"examples": ["Buy oat milk"], "json_schema_extra": never_null}
+    )
     description: Description | None = None
-    completed: StrictBool | None = None
-    priority: Priority | None = None
+    completed: StrictBool | None = Field(
+        default=None, schema_extra={"json_schema_extra": never_null}
+    )
+    priority: Priority | None = Field(default=None, schema_extra={"json_schema_extra": never_null})
     due_date: UTCInput | None = None
-    tags: Annotated[list[TagName], BeforeValidator(distinct_tags_first)] | None = None
+    tags: Annotated[list[TagName], BeforeValidator(distinct_tags_first)] | None = Field(
+        default=None, schema_extra={"json_schema_extra": never_null}
+    )
 
     @field_validator("title", "completed", "priority", "tags", mode="before")
     @classmethod
@@ -142,8 +177,8 @@ class CompleteRequest(RequestBody):
     completed: StrictBool
 
 
-class TaskPublic(SQLModel):
-    """A task as clients see it."""
+class Task(SQLModel):
+    """A task as clients see it (the table is ``models.Task``)."""
 
     id: int = Field(schema_extra={"examples": [42]})
     user_id: str = Field(schema_extra={"examples": ["3kQx9mW2pL7vN4rT8yB1cF6hJ0dS5aGe"]})
@@ -159,13 +194,13 @@ class TaskPublic(SQLModel):
 
 
 class TaskEnvelope(SQLModel):
-    data: TaskPublic
+    data: Task
 
 
 class TaskPage(SQLModel):
     """A page of the list: ``total`` counts every match, not just this page."""
 
-    data: list[TaskPublic]
+    data: list[Task]
     total: int = Field(schema_extra={"examples": [57]})
     page: int = Field(schema_extra={"examples": [1]})
     page_size: int = Field(schema_extra={"examples": [20]})
