@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from todo_api.tasks.schemas import TaskPublic
+from todo_api.tasks.schemas import Task
 
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -547,7 +547,7 @@ def fixed_rate(
 
 # --- response checks (before timing) --------------------------------------------
 
-TASK_KEYS = frozenset(TaskPublic.model_fields)
+TASK_KEYS = frozenset(Task.model_fields)
 
 
 class ShapeError(AssertionError):

@@ -7,14 +7,15 @@ named and tagged, and its error statuses are documented with the envelope.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, get_args
 
 import httpx
 import pytest
 
 from tests.conftest import make_settings
 from todo_api import __version__
+from todo_api.kit.errors import ApiError, ErrorCode
 from todo_api.main import close_resources, create_app
 from todo_api.tasks.schemas import TaskQuery
 
@@ -84,6 +85,7 @@ async def test_document_describes_the_api(document: dict[str, Any]) -> None:
         ("post", "/api/auth/token"),
         ("get", "/api/auth/me"),
         ("patch", "/api/auth/me"),
+        ("delete", "/api/auth/me"),
         ("get", "/api/{user_id}/tasks"),
         ("post", "/api/{user_id}/tasks"),
         ("get", "/api/{user_id}/tasks/{task_id}"),
@@ -114,6 +116,136 @@ async def test_error_model_is_the_envelope(document: dict[str, Any]) -> None:
 
     assert set(schema["properties"]) == {"detail", "error_code", "field_errors", "request_id"}
     assert set(schema["required"]) == {"detail", "error_code", "request_id"}
+    field_errors = schema["properties"]["field_errors"]
+    assert field_errors["type"] == "object", "absent when there are none, never null"
+    assert "anyOf" not in field_errors
+    assert "default" not in field_errors
+
+
+CONTRACT_ERROR_CODES = [
+    "BAD_REQUEST",
+    "UNAUTHORIZED",
+    "INVALID_CREDENTIALS",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "EMAIL_TAKEN",
+    "CONFLICT",
+    "CURSOR_EXPIRED",
+    "PRECONDITION_FAILED",
+    "PAYLOAD_TOO_LARGE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "VALIDATION_ERROR",
+    "IDEMPOTENCY_KEY_REUSED",
+    "RATE_LIMITED",
+    "INTERNAL_ERROR",
+    "SERVICE_UNAVAILABLE",
+]
+"""The codes of api.md's table ("Conventions"), in its order."""
+
+
+def _subclasses(cls: type[ApiError]) -> Iterator[type[ApiError]]:
+    for subclass in cls.__subclasses__():
+        yield subclass
+        yield from _subclasses(subclass)
+
+
+async def test_error_code_is_an_enum_of_the_contracts_codes(document: dict[str, Any]) -> None:
+    """A generated client switches on ``error_code`` as a union of these codes."""
+    error_code = document["components"]["schemas"]["ErrorBody"]["properties"]["error_code"]
+
+    assert error_code["type"] == "string"
+    assert error_code["enum"] == CONTRACT_ERROR_CODES
+    assert list(get_args(ErrorCode)) == CONTRACT_ERROR_CODES
+    raised = {error.error_code for error in [ApiError, *_subclasses(ApiError)]}
+    assert raised <= set(CONTRACT_ERROR_CODES), raised - set(CONTRACT_ERROR_CODES)
+
+
+async def test_schema_names_read_well_in_generated_clients(document: dict[str, Any]) -> None:
+    """``components["schemas"]["Task"]``, not ``TaskPublic`` or ``Body_issueToken``."""
+    schemas = document["components"]["schemas"]
+    names = set(schemas)
+
+    assert {"Task", "TaskCreate", "TaskUpdate", "TaskPage", "User", "TokenRequest"} <= names
+    assert not [name for name in names if name.startswith("Body_") or name.endswith("Public")]
+    assert all(re.fullmatch(r"[A-Z][A-Za-z0-9]*", name) for name in names), names
+    paths = document["paths"]
+    page = paths["/api/{user_id}/tasks"]["get"]["responses"]["200"]
+    assert page["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TaskPage"
+    }
+    assert schemas["TaskEnvelope"]["properties"]["data"] == {"$ref": "#/components/schemas/Task"}
+    token = paths["/api/auth/token"]["post"]["requestBody"]["content"]
+    assert token == {
+        "application/x-www-form-urlencoded": {
+            "schema": {"$ref": "#/components/schemas/TokenRequest"}
+        }
+    }
+    assert schemas["TokenRequest"]["required"] == ["username", "password"]
+
+
+def _request_body_schemas(document: dict[str, Any]) -> set[str]:
+    """The component schemas that are some operation's request body."""
+    names = set()
+    for _, _, operation in operations(document):
+        for content in operation.get("requestBody", {}).get("content", {}).values():
+            for ref in re.findall(r"#/components/schemas/(\w+)", str(content["schema"])):
+                names.add(ref)
+    return names
+
+
+async def test_request_body_fields_with_defaults_are_optional(document: dict[str, Any]) -> None:
+    """openapi-typescript types a property with a ``default`` as always present: request
+    bodies say their defaults in words, so a client may create a task with a title alone."""
+    schemas = document["components"]["schemas"]
+    bodies = _request_body_schemas(document)
+
+    assert {"TaskCreate", "TaskUpdate", "CompleteRequest", "TokenRequest"} <= bodies
+    for name in bodies:
+        for field, schema in schemas[name]["properties"].items():
+            assert "default" not in schema, f"{name}.{field}: {schema}"
+    task_create = schemas["TaskCreate"]
+    assert task_create["required"] == ["title"]
+    assert task_create["properties"]["completed"]["description"] == "Default: `false`."
+    assert task_create["properties"]["priority"]["description"] == 'Default: `"medium"`.'
+    assert task_create["properties"]["tags"]["description"] == "Default: `[]`."
+
+
+async def test_task_update_offers_null_only_where_it_clears(document: dict[str, Any]) -> None:
+    """``null`` is 422 for ``title``, ``completed``, ``priority`` and ``tags`` (api.md,
+    "Details"): their schemas do not offer it; ``description`` and ``due_date`` do."""
+    properties = document["components"]["schemas"]["TaskUpdate"]["properties"]
+
+    for field in ("title", "completed", "priority", "tags"):
+        assert "null" not in str(properties[field]), f"{field}: {properties[field]}"
+        assert "anyOf" not in properties[field], field
+    assert properties["title"]["maxLength"] == 200
+    assert properties["priority"] == {"$ref": "#/components/schemas/Priority"}
+    for field in ("description", "due_date"):
+        assert {"type": "null"} in properties[field]["anyOf"], field
+
+
+async def test_task_responses_declare_etag_and_location(document: dict[str, Any]) -> None:
+    """api.md "Tasks": create answers with ``Location`` and ``ETag``, a read or a write of
+    one task with ``ETag``; declared required, so generated types have them."""
+    paths = document["paths"]
+    task = "/api/{user_id}/tasks/{task_id}"
+    expected = {
+        ("post", "/api/{user_id}/tasks", "201"): {"Location", "ETag"},
+        ("get", task, "200"): {"ETag"},
+        ("get", task, "304"): {"ETag"},
+        ("put", task, "200"): {"ETag"},
+        ("patch", task, "200"): {"ETag"},
+        ("patch", f"{task}/complete", "200"): {"ETag"},
+    }
+    for (method, path, status), names in expected.items():
+        headers = paths[path][method]["responses"][status].get("headers", {})
+        where = f"{method.upper()} {path} {status}"
+        assert set(headers) == names, where
+        for name, header in headers.items():
+            assert header["required"] is True, f"{where} {name}"
+            assert header["schema"]["type"] == "string", f"{where} {name}"
+            assert header["description"], f"{where} {name}"
 
 
 async def test_security_scheme_is_oauth2_password_flow(document: dict[str, Any]) -> None:

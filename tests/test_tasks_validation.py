@@ -148,6 +148,98 @@ async def test_control_characters_are_refused_in_text_fields(
     assert await state(client, alice) == before
 
 
+# --- messages: text limits in characters (api.md "Details that clients rely on") ----------
+
+
+@pytest.mark.parametrize(
+    ("field", "sent", "message"),
+    [
+        pytest.param("title", "x" * 201, "String should have at most 200 characters", id="title"),
+        pytest.param(
+            "title", " \t\n ", "String should have at least 1 character", id="title-blank"
+        ),
+        pytest.param(
+            "description",
+            " " + "d" * 1001,
+            "String should have at most 1000 characters",
+            id="description",
+        ),
+        pytest.param("tags", ["t" * 31], "String should have at most 30 characters", id="tag"),
+        pytest.param("tags", ["  "], "String should have at least 1 character", id="tag-blank"),
+    ],
+)
+async def test_task_text_limits_are_said_in_characters(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    make_task: TaskFactory,
+    subtests: pytest.Subtests,
+    field: str,
+    sent: Any,
+    message: str,
+) -> None:
+    """One message, in characters: never "Value should have at most 200 items"."""
+    task = await make_task(alice)
+
+    for method in WRITES:
+        with subtests.test(method=method):
+            body = {field: sent} if method == "PATCH" else {"title": "valid", field: sent}
+            response = await send(client, alice, method, task["id"], body)
+            error = assert_error(response, 422, "VALIDATION_ERROR")
+            assert error["field_errors"] == {field: [message]}
+
+
+@pytest.mark.parametrize(
+    ("route", "field", "sent", "message"),
+    [
+        pytest.param(
+            "signup", "name", "n" * 101, "String should have at most 100 characters", id="name"
+        ),
+        pytest.param(
+            "signup", "name", "   ", "String should have at least 1 character", id="name-blank"
+        ),
+        pytest.param(
+            "signup",
+            "password",
+            "p" * 129,
+            "String should have at most 128 characters",
+            id="password",
+        ),
+        pytest.param(
+            "signup",
+            "email",
+            "a" * 400 + "@example.com",
+            "String should have at most 320 characters",
+            id="email",
+        ),
+        pytest.param(
+            "profile",
+            "name",
+            "n" * 101,
+            "String should have at most 100 characters",
+            id="profile-name",
+        ),
+        pytest.param(
+            "profile",
+            "name",
+            " \n",
+            "String should have at least 1 character",
+            id="profile-name-blank",
+        ),
+    ],
+)
+async def test_account_text_limits_are_said_in_characters(
+    client: httpx.AsyncClient, alice: ApiUser, route: str, field: str, sent: str, message: str
+) -> None:
+    if route == "signup":
+        body = {"email": "grace@example.com", "password": "a-long-password", field: sent}
+        response = await client.post("/api/auth/signup", json=body)
+    else:
+        response = await client.patch("/api/auth/me", json={field: sent}, headers=alice.headers)
+
+    error = assert_error(response, 422, "VALIDATION_ERROR")
+    assert error["field_errors"] == {field: [message]}
+
+
 # --- tags ---------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from todo_api.resources import app_resources
 from todo_api.tasks import repository
 from todo_api.tasks.models import Priority
 from todo_api.tasks.repository import TOGGLE, StoredTask, TaskChange, Toggle, Written
-from todo_api.tasks.schemas import TaskPublic, TaskQuery
+from todo_api.tasks.schemas import Task, TaskQuery
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 UNKNOWN_ID = 2**40
@@ -93,7 +93,7 @@ async def test_inserted_task_reads_back_whole_and_locks(app: Any, alice: ApiUser
 
     assert stored is not None
     assert (stored.id, stored.version, stored.fields) == (task_id, 3, expected)
-    assert list(stored.fields) == list(TaskPublic.model_fields)
+    assert list(stored.fields) == list(Task.model_fields)
     assert (page, total) == ([expected], 1)
     assert locked is not None
     assert locked.columns == {"id": task_id, **task_columns(alice.id, **given)}

@@ -1,16 +1,24 @@
-"""The account schemas of the API contract ("Authentication")."""
+"""The account schemas of the API contract ("Authentication").
+
+The class names are the schema names of the OpenAPI document, what a
+generated client calls them: ``User`` (``UserPublic`` in the SQLModel
+tutorial; the table is ``models.User``) and
+``TokenRequest`` (the token route's form).
+"""
 
 from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import Field as PydanticField
 from sqlmodel import Field, SQLModel
 
-from todo_api.kit.text import CleanText, RequestBody
+from todo_api.kit.routing import never_null, request_body_schema
+from todo_api.kit.text import CleanText, RequestBody, clean_text
 
 MAX_EMAIL_LENGTH = 320
 """Characters of an email address (RFC 3696 errata: 64 + 1 + 255)."""
@@ -43,11 +51,14 @@ def valid_email(value: str) -> str:
 
 NormalisedEmail = Annotated[CleanText, AfterValidator(valid_email)]
 """A signup email: valid, in the form of ``normalise_email``."""
-Name = Annotated[CleanText, Field(min_length=1, max_length=100)]
+Name = Annotated[str, Field(min_length=1, max_length=100), BeforeValidator(clean_text)]
+"""A profile name: the bounds on the ``str``, before the cleaning, so that they count
+characters after stripping and say so ("String should have at most 100 characters";
+after ``CleanText``'s validator Pydantic would count "items")."""
 
 
-class UserPublic(SQLModel):
-    """A user as clients see it: never the password hash."""
+class User(SQLModel):
+    """A user as clients see it: never the password hash (the table is ``models.User``)."""
 
     id: str = Field(schema_extra={"examples": ["3kQx9mW2pL7vN4rT8yB1cF6hJ0dS5aGe"]})
     email: str | None = Field(schema_extra={"examples": ["ada@example.com"]})
@@ -89,6 +100,31 @@ class ProfileUpdate(RequestBody):
     name: Name | None = Field(default=None, schema_extra={"examples": ["Ada Lovelace"]})
 
 
+def _secret(schema: dict[str, Any]) -> None:
+    never_null(schema)
+    schema["format"] = "password"
+
+
+class TokenRequest(BaseModel):
+    """``POST /api/auth/token`` form: the OAuth2 password grant (RFC 6749 §4.3.2).
+
+    The fields and rules of FastAPI's ``OAuth2PasswordRequestForm``, under a name
+    for clients; other form fields are ignored, as there. A form has no ``null``:
+    the optional fields are left out, never null (``never_null``).
+    """
+
+    model_config = ConfigDict(json_schema_extra=request_body_schema)
+
+    grant_type: str | None = PydanticField(
+        default=None, pattern="^password$", json_schema_extra=never_null
+    )
+    username: str = PydanticField(description="The account's email.")
+    password: str = PydanticField(json_schema_extra={"format": "password"})
+    scope: str = ""
+    client_id: str | None = PydanticField(default=None, json_schema_extra=never_null)
+    client_secret: str | None = PydanticField(default=None, json_schema_extra=_secret)
+
+
 class TokenResponse(SQLModel):
     """The bare OAuth2 token body of ``POST /api/auth/token`` (RFC 6749 §5.1)."""
 
@@ -100,7 +136,7 @@ class TokenResponse(SQLModel):
 class UserToken(TokenResponse):
     """Signup and login answer: the user and a token for them."""
 
-    user: UserPublic
+    user: User
 
 
 class UserTokenEnvelope(SQLModel):
@@ -108,4 +144,4 @@ class UserTokenEnvelope(SQLModel):
 
 
 class UserEnvelope(SQLModel):
-    data: UserPublic
+    data: User

@@ -8,7 +8,7 @@ Every error status the API returns carries the envelope of the API contract
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
@@ -22,13 +22,46 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
+ErrorCode = Literal[
+    "BAD_REQUEST",
+    "UNAUTHORIZED",
+    "INVALID_CREDENTIALS",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "EMAIL_TAKEN",
+    "CONFLICT",
+    "CURSOR_EXPIRED",
+    "PRECONDITION_FAILED",
+    "PAYLOAD_TOO_LARGE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "VALIDATION_ERROR",
+    "IDEMPOTENCY_KEY_REUSED",
+    "RATE_LIMITED",
+    "INTERNAL_ERROR",
+    "SERVICE_UNAVAILABLE",
+]
+"""Every ``error_code`` of the API contract's table ("Conventions"), in its order:
+an enum in the OpenAPI document, so a generated client can switch on it."""
+
+
+def _absent_rather_than_null(schema: dict[str, Any]) -> None:
+    """``field_errors`` is left out when there are none, never ``null``: its schema
+    is the object alone (and not required)."""
+    schema.pop("default", None)
+    (kept,) = [each for each in schema.pop("anyOf") if each != {"type": "null"}]
+    schema.update(kept)
+
+
 class ErrorBody(BaseModel):
     """The error envelope (the API contract, "Conventions")."""
 
     detail: str = Field(examples=["Task not found"])
-    error_code: str = Field(examples=["NOT_FOUND"])
+    error_code: ErrorCode = Field(examples=["NOT_FOUND"])
     field_errors: dict[str, list[str]] | None = Field(
-        default=None, examples=[{"title": ["String should have at most 200 characters"]}]
+        default=None,
+        examples=[{"title": ["String should have at most 200 characters"]}],
+        json_schema_extra=_absent_rather_than_null,
     )
     request_id: str = Field(examples=["7f0c3b2a9d8e4f6a8b1c2d3e4f5a6b7c"])
 

@@ -120,6 +120,42 @@ def header_parameter(name: str, description: str) -> dict[str, Any]:
     return {"parameters": [parameter]}
 
 
+def request_body_schema(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a request body model: each property's ``default`` said in
+    its description instead of as ``default``.
+
+    openapi-typescript (by default, ``defaultNonNullable``) types a property of a
+    component schema that has a ``default`` as always present. That is right for a
+    response, which always carries it, and wrong for a request body: ``TaskCreate``
+    would require ``completed`` and ``priority``. The value is unchanged, and
+    ``null`` defaults are never written (FastAPI drops them from the document).
+    """
+    for field in schema.get("properties", {}).values():
+        if "default" not in field:
+            continue
+        default = field.pop("default")
+        if default is not None:
+            said = f"Default: `{json.dumps(default)}`."
+            field["description"] = (
+                f"{field['description']} {said}" if "description" in field else said
+            )
+
+
+def never_null(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of an optional field that refuses ``null``: its schema
+    without the ``null`` alternative.
+
+    For a field typed ``X | None`` only so that "not sent" has a value, while a
+    validator refuses an explicit ``null`` (``TaskUpdate.title``): clients then
+    see ``title?: string``, not ``title?: string | null``.
+    """
+    alternatives = schema.pop("anyOf", None)
+    if alternatives is None:
+        return
+    (kept,) = [alternative for alternative in alternatives if alternative != {"type": "null"}]
+    schema.update(kept)
+
+
 def _is_json(content_type: str) -> bool:
     message = email.message.Message()
     message["content-type"] = content_type

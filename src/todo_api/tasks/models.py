@@ -144,7 +144,7 @@ class TaskColumns(_TaskRow):
 
 
 class TaskFields(_TaskRow):
-    """A task as clients see it (``TaskPublic``'s fields), ready to serialise."""
+    """A task as clients see it (the fields of ``schemas.Task``), ready to serialise."""
 
     tags: list[str]
 

@@ -63,7 +63,21 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
 }
 ETAG_HEADER: dict[str, Any] = {
-    "ETag": {"description": "Strong validator of this task.", "schema": {"type": "string"}}
+    "ETag": {
+        "description": "Strong validator of this task: send it back in `If-Match`.",
+        "required": True,
+        "schema": {"type": "string", "examples": ['"42.1"']},
+    }
+}
+LOCATION_HEADER: dict[str, Any] = {
+    "Location": {
+        "description": "Path of the new task.",
+        "required": True,
+        "schema": {
+            "type": "string",
+            "examples": ["/api/3kQx9mW2pL7vN4rT8yB1cF6hJ0dS5aGe/tasks/42"],
+        },
+    }
 }
 
 router = APIRouter(
@@ -133,15 +147,7 @@ async def list_tasks(request: Request, user_id: str) -> Response:
     description="Creates a task. Answers with `Location` and `ETag` headers.",
     status_code=status.HTTP_201_CREATED,
     response_model=TaskEnvelope,
-    responses={
-        201: {
-            "headers": {
-                "Location": {"description": "URL of the new task.", "schema": {"type": "string"}},
-                **ETAG_HEADER,
-            }
-        },
-        **BODY_ERRORS,
-    },
+    responses={201: {"headers": {**LOCATION_HEADER, **ETAG_HEADER}}, **BODY_ERRORS},
 )
 async def create_task(request: Request, user_id: str, body: TaskCreate) -> Response:
     stored = await service.create_task(_database(request), user_id, body)
@@ -156,7 +162,14 @@ async def create_task(request: Request, user_id: str, body: TaskCreate) -> Respo
     summary="Get a task",
     description="One task, with its `ETag`. `If-None-Match` with the current ETag gives 304.",
     response_model=TaskEnvelope,
-    responses={200: {"headers": ETAG_HEADER}, 304: {"description": "Not modified."}, **NOT_FOUND},
+    responses={
+        200: {"headers": ETAG_HEADER},
+        304: {
+            "description": "Not modified: `If-None-Match` names the current ETag.",
+            "headers": ETAG_HEADER,
+        },
+        **NOT_FOUND,
+    },
     openapi_extra=IF_NONE_MATCH,
 )
 async def get_task(request: Request, user_id: str, task_id: TaskId) -> Response:

@@ -23,7 +23,7 @@ from todo_api.kit.compiled import Row
 from todo_api.kit.database import Statements
 from todo_api.kit.pagination import page_offset
 from todo_api.tasks.models import TAGS, TASK_COUNTS, TASK_TAGS, TASKS, TaskFields
-from todo_api.tasks.schemas import SortOrder, TaskPublic, TaskQuery, TaskSort, TaskStatus
+from todo_api.tasks.schemas import SortOrder, Task, TaskQuery, TaskSort, TaskStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +40,11 @@ class StoredTask:
 
 _TASK_COLUMNS = tuple(TASKS.c)
 """Every column of ``tasks``: the keys of ``TaskColumns``."""
-_PUBLIC_FIELDS = tuple(TaskPublic.model_fields)
+_PUBLIC_FIELDS = tuple(Task.model_fields)
 
 
 def task_fields(columns: Mapping[str, Any], tags: list[str]) -> TaskFields:
-    """``TaskPublic``'s fields, in its order, from a task's columns and its tag names."""
+    """``schemas.Task``'s fields, in its order, from a task's columns and its tag names."""
     return cast(
         TaskFields, {name: tags if name == "tags" else columns[name] for name in _PUBLIC_FIELDS}
     )
