@@ -391,3 +391,54 @@ async def test_cached_keys_survive_better_auth_outage_and_no_keys_is_503(
         response = await cold_client.get(url, headers=_bearer(second))
         assert_error(response, 503, "SERVICE_UNAVAILABLE")
         assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_better_auth_as_the_only_identity_provider(
+    database_url: str, ba_server: BetterAuthServer
+) -> None:
+    """``LOCAL_ACCOUNTS=false``: our signup is 404 and not documented, a Better Auth JWT
+    does everything, the profile follows Better Auth, and ``DELETE /api/auth/me``
+    empties the account."""
+    signed_up = _sign_up(ba_server)
+    settings = make_settings(
+        database_url,
+        better_auth_secret=BA_SECRET,
+        better_auth_url=ba_server.url,
+        local_accounts=False,
+    )
+    async with _client_of(settings) as client:
+        signup = await client.post(
+            "/api/auth/signup",
+            json={"email": "mallory@example.com", "password": "a-long-password-123"},
+        )
+        assert_error(signup, 404, "NOT_FOUND")
+        assert "/api/auth/signup" not in (await client.get("/openapi.json")).json()["paths"]
+
+        headers = _bearer(ba_server.get_jwt(signed_up.session_token))
+        base = f"/api/{signed_up.user_id}/tasks"
+        created = await client.post(base, json={"title": "Only Better Auth"}, headers=headers)
+        assert created.status_code == 201, created.text
+        task_url = created.headers["location"]
+        assert (await client.get(base, headers=headers)).json()["total"] == 1
+        patched = await client.patch(task_url, json={"priority": "high"}, headers=headers)
+        assert patched.json()["data"]["priority"] == "high"
+        assert (await client.delete(task_url, headers=headers)).status_code == 204
+        me = (await client.get("/api/auth/me", headers=headers)).json()["data"]
+        assert (me["id"], me["name"]) == (signed_up.user_id, "Grace Hopper")
+
+        async with httpx.AsyncClient(base_url=ba_server.url) as better_auth:
+            renamed = await better_auth.post(
+                "/api/auth/update-user",
+                json={"name": "Grace B. Hopper"},
+                headers={**_bearer(signed_up.session_token), "Origin": ba_server.url},
+            )
+        assert renamed.is_success, renamed.text
+        fresh = _bearer(ba_server.get_jwt(signed_up.session_token))
+        me = (await client.get("/api/auth/me", headers=fresh)).json()["data"]
+        assert me["name"] == "Grace B. Hopper"
+
+        await client.post(base, json={"title": "To be deleted"}, headers=fresh)
+        assert (await client.delete("/api/auth/me", headers=fresh)).status_code == 204
+        emptied = await client.get(base, headers=fresh)
+        assert (emptied.status_code, emptied.json()["total"]) == (200, 0)
+        assert (await client.delete("/api/auth/me", headers=fresh)).status_code == 204

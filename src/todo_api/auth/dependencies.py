@@ -10,6 +10,7 @@ that does not parse, 422).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -17,13 +18,23 @@ from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordBearer
 from fastapi.security.base import SecurityBase
 
+from todo_api.auth.repository import is_foreign_key_violation
 from todo_api.auth.tokens import Principal
-from todo_api.kit.errors import Forbidden, MalformedBody, Unauthorized, UnsupportedMediaType
+from todo_api.kit.errors import (
+    Forbidden,
+    MalformedBody,
+    ServiceUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from todo_api.kit.routing import JSONRoute
 from todo_api.resources import resources
 
+logger = logging.getLogger(__name__)
+
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl="/api/auth/token",
+    scheme_name="BearerToken",
     auto_error=False,
     description=(
         "A bearer token: from `POST /api/auth/login` or `/api/auth/token`, or issued by "
@@ -85,7 +96,8 @@ class UserGuard(SecurityBase):
 
 
 async def authenticate(request: Request, token: str | None) -> Principal:
-    """Verify the bearer token and provision its user on first use.
+    """Verify the bearer token, and provision its user or bring its profile up to the
+    token's claims (``UserProvisioner.ensure``: no database work when nothing is new).
 
     Raises:
         Unauthorized: no bearer token, or it does not verify (401).
@@ -117,6 +129,13 @@ class AuthenticatedRoute(JSONRoute):
     does not parse), the caller is authenticated and the path owner checked
     first, so an unauthenticated caller learns nothing about the request
     (the API contract).
+
+    A write that fails because the caller's ``users`` row is gone (a foreign
+    key violation: the account was deleted through another process, whose
+    provisioner still remembered it, see ``UserProvisioner``) provisions the
+    user again and is answered 503 ``SERVICE_UNAVAILABLE`` with
+    ``Retry-After``: nothing was written, and the retry finds a new, empty
+    account, as the API contract says a later token of a deleted user gets.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -128,5 +147,22 @@ class AuthenticatedRoute(JSONRoute):
             except (UnsupportedMediaType, MalformedBody):
                 await user_guard.authorize(request)
                 raise
+            except Exception as exc:
+                if not is_foreign_key_violation(exc):
+                    raise
+                await _provision_again(request)
+                raise ServiceUnavailable("Your account was just created again; try again") from None
 
         return ordered
+
+
+async def _provision_again(request: Request) -> None:
+    """Forget the caller's user and authenticate again, which stores it anew."""
+    found = resources(request)
+    user_id = request.scope.get("state", {}).get("user_id")
+    if user_id is not None:
+        found.provisioner.forget(user_id)
+        logger.info(
+            "user %s was gone (deleted through another process); provisioned again", user_id
+        )
+    await user_guard.authorize(request)

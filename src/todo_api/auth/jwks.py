@@ -115,7 +115,7 @@ class JWKSVerifier:
             return key
         if not self._reachable:
             raise IdentityServerUnavailable(self._retry_after())
-        raise InvalidToken(f"no key for kid {kid!r}")
+        raise InvalidToken(f"no key for kid {kid!r} in the key set at {self.jwks_url}")
 
     def _held(self, kid: str | None) -> jwt.PyJWK | None:
         """The held key for ``kid``; without a ``kid``, the only key if there is one."""

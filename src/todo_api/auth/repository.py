@@ -10,8 +10,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypedDict, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import String, Table, bindparam, case, delete, exists, null, or_, select, update
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 
 from todo_api.auth.models import USERS
 from todo_api.kit.database import Statements
@@ -40,6 +41,8 @@ _USER_BY_ID = select(USERS).where(USERS.c.id == bindparam("user_id"))
 _USER_BY_EMAIL = select(USERS).where(USERS.c.email == bindparam("email"))
 _SET_PASSWORD_HASH = update(USERS).where(USERS.c.id == bindparam("user_id"))
 _SET_NAME = update(USERS).where(USERS.c.id == bindparam("user_id")).returning(*USERS.c)
+_DELETE_USER = delete(USERS).where(USERS.c.id == bindparam("user_id"))
+"""Their tasks, tags, tag links and task counts go with them (``ON DELETE CASCADE``)."""
 
 
 @lru_cache(maxsize=4)
@@ -47,6 +50,75 @@ def _insert_user(dialect: Dialect) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: no row back when the id or
     the email is taken."""
     return dialect_insert(dialect)(USERS).on_conflict_do_nothing().returning(USERS.c.id)
+
+
+@lru_cache(maxsize=4)
+def _provision_user(dialect: Dialect) -> Any:
+    """Insert the user of a verified token, or bring its stored profile up to the claims.
+
+    ``email`` and ``name`` are the claims, ``None`` when absent; an absent
+    claim keeps the stored value. An email that another user holds is not
+    taken: the row gets no email (the API contract, "Details": accounts are
+    never merged by email). A profile that already says what the claims say
+    is not written.
+
+    On PostgreSQL: ``WITH changed AS (UPDATE ... WHERE`` something differs``)
+    INSERT ... SELECT ... WHERE NOT EXISTS`` the row ``ON CONFLICT (id) DO
+    NOTHING``. When nothing differs (a process's first request of a known
+    user) it locks nothing, and a profile update locks the row as any
+    ``UPDATE`` does: only an email that changes takes the lock that waits for
+    the foreign key checks of the user's concurrent task writes. ``INSERT ...
+    ON CONFLICT DO UPDATE`` would take that lock every time, even when its
+    ``WHERE`` is false, and 50 parallel first requests of one user
+    deadlocked with their own task writes. SQLite has no data-modifying
+    CTEs, nor row locks: there it is ``INSERT ... ON CONFLICT (id) DO UPDATE
+    ... WHERE`` something differs.
+    """
+    other = USERS.alias("other_users")
+    user_id = bindparam("user_id", type_=USERS.c.id.type)
+    email = bindparam("email", type_=String())
+    name = bindparam("name", type_=USERS.c.name.type)
+    now = bindparam("now", type_=USERS.c.created_at.type)
+    taken = exists().where(other.c.email == email, other.c.id != user_id)
+    claimed_email = case((taken, null()), else_=email)
+    if dialect.name == "postgresql":
+        new_email = case((email.is_(None), USERS.c.email), else_=claimed_email)
+        new_name = case((name.is_(None), USERS.c.name), else_=name)
+        changed = (
+            update(USERS)
+            .where(
+                USERS.c.id == user_id,
+                or_(
+                    USERS.c.email.is_distinct_from(new_email),
+                    USERS.c.name.is_distinct_from(new_name),
+                ),
+            )
+            .values(email=new_email, name=new_name, updated_at=now)
+            .returning(USERS.c.id)
+            .cte("changed")
+        )
+        absent = ~exists().where(USERS.c.id == user_id)
+        return (
+            dialect_insert(dialect)(USERS)
+            .from_select(
+                ["id", "email", "name", "created_at", "updated_at"],
+                select(user_id, claimed_email, name, now, now).where(absent),
+            )
+            .on_conflict_do_nothing(index_elements=[USERS.c.id])
+            .add_cte(changed)
+        )
+    statement = dialect_insert(dialect)(USERS).values(
+        id=user_id, email=claimed_email, name=name, created_at=now, updated_at=now
+    )
+    new_email = case((email.is_(None), USERS.c.email), else_=statement.excluded.email)
+    new_name = case((name.is_(None), USERS.c.name), else_=statement.excluded.name)
+    return statement.on_conflict_do_update(
+        index_elements=[USERS.c.id],
+        set_={"email": new_email, "name": new_name, "updated_at": now},
+        where=or_(
+            USERS.c.email.is_distinct_from(new_email), USERS.c.name.is_distinct_from(new_name)
+        ),
+    )
 
 
 async def find_user(db: Statements, user_id: str) -> UserRow | None:
@@ -65,6 +137,52 @@ async def insert_user(db: Statements, user: UserRow) -> bool:
     """Store ``user``; ``False`` (nothing stored) when its id or email is taken."""
     inserted = await db.fetch(_insert_user(db.dialect), dict(user))
     return bool(inserted)
+
+
+async def provision_user(
+    db: Statements, user_id: str, email: str | None, name: str | None, now: datetime
+) -> None:
+    """Store the user ``user_id`` of a verified token, or update its profile to the
+    claims ``email`` and ``name`` (``None``: absent, the stored value stays); an
+    email another user holds is left out (see ``_provision_user``).
+
+    Raises:
+        asyncpg.UniqueViolationError, sqlalchemy.exc.IntegrityError: another user
+            took the email between the statement's check and its write (tell it
+            with ``is_unique_violation``).
+    """
+    parameters = {"user_id": user_id, "email": email, "name": name, "now": now}
+    await db.execute(_provision_user(db.dialect), parameters)
+
+
+async def delete_user(db: Statements, user_id: str) -> None:
+    """Delete the user and, by cascade, everything they own."""
+    await db.execute(_DELETE_USER, {"user_id": user_id})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error: asyncpg's ``sqlstate``, or SQLite's extended
+    result code mapped to the two states told apart here."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate
+    return {
+        "SQLITE_CONSTRAINT_FOREIGNKEY": "23503",
+        "SQLITE_CONSTRAINT_UNIQUE": "23505",
+    }.get(getattr(exc, "sqlite_errorname", ""))
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether ``exc`` is a unique constraint violation, on either database."""
+    return _sqlstate(exc) == "23505"
+
+
+def is_foreign_key_violation(exc: BaseException) -> bool:
+    """Whether ``exc`` is a foreign key violation, on either database (a row written
+    for a user whose ``users`` row is gone)."""
+    return _sqlstate(exc) == "23503"
 
 
 async def set_password_hash(db: Statements, user_id: str, password_hash: str) -> None:

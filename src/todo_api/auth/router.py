@@ -1,4 +1,8 @@
-"""Account routes of the API contract ("Authentication"): signup, login, token, me."""
+"""Account routes of the API contract ("Authentication"): signup, login, token, me.
+
+``router`` holds our own account system (signup, login, token), which
+``LOCAL_ACCOUNTS=false`` leaves unserved; ``me_router`` the profile, served always.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, Request, Response, status
 
 from todo_api.auth import service
 from todo_api.auth.dependencies import AuthenticatedRoute, CurrentPrincipal
@@ -17,15 +20,16 @@ from todo_api.auth.schemas import (
     LoginRequest,
     ProfileUpdate,
     SignupRequest,
+    TokenRequest,
     TokenResponse,
+    User,
     UserEnvelope,
-    UserPublic,
     UserToken,
     UserTokenEnvelope,
     normalise_email,
 )
 from todo_api.auth.tokens import issue_access_token
-from todo_api.kit.errors import NotFound, ValidationFailed, error_doc
+from todo_api.kit.errors import ValidationFailed, error_doc
 from todo_api.kit.ratelimit import AddressCount
 from todo_api.kit.routing import JSONRoute
 from todo_api.kit.text import forbidden_character
@@ -88,13 +92,11 @@ async def _signed_in(
     """
     await found.rate_limiter.limit_auth_account(request.scope, address, email)
     user = await sign_in()
-    found.provisioner.remember(user["id"])
+    found.provisioner.remember(user)
     token, expires_in = issue_access_token(
         user_id=user["id"], email=user["email"], name=user["name"], settings=found.settings
     )
-    return UserToken(
-        user=UserPublic.model_validate(user), access_token=token, expires_in=expires_in
-    )
+    return UserToken(user=User.model_validate(user), access_token=token, expires_in=expires_in)
 
 
 @router.post(
@@ -153,7 +155,7 @@ async def login(
 async def token(
     request: Request,
     address: CountedAddress,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[TokenRequest, Form()],
     found: ResourcesDep,
 ) -> TokenResponse:
     email = _form_email(form.username)
@@ -181,21 +183,26 @@ def _form_email(username: str) -> str:
     "/me",
     operation_id="getProfile",
     summary="Your profile",
-    description="The authenticated user.",
+    description=(
+        "The authenticated user. A token whose `email` or `name` claim differs from what "
+        "the API last saw updates the profile first (Better Auth stays the source of truth); "
+        "an email that another account holds is never taken."
+    ),
     response_model=UserEnvelope,
 )
 async def get_me(principal: CurrentPrincipal, found: ResourcesDep) -> UserEnvelope:
-    user = await service.get_user(found.database, principal.user_id)
-    if user is None:  # provisioned a moment ago, then deleted
-        raise NotFound("User not found")
-    return UserEnvelope(data=UserPublic.model_validate(user))
+    user = await service.get_profile(found.database, found.provisioner, principal)
+    return UserEnvelope(data=User.model_validate(user))
 
 
 @me_router.patch(
     "/me",
     operation_id="updateProfile",
     summary="Update your profile",
-    description="Changes the fields sent; `name: null` clears the name.",
+    description=(
+        "Changes the fields sent; `name: null` clears the name. The next token with "
+        "another `name` claim overwrites it: with Better Auth, change names there."
+    ),
     response_model=UserEnvelope,
     responses={
         413: error_doc("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
@@ -206,7 +213,23 @@ async def get_me(principal: CurrentPrincipal, found: ResourcesDep) -> UserEnvelo
 async def update_me(
     body: ProfileUpdate, principal: CurrentPrincipal, found: ResourcesDep
 ) -> UserEnvelope:
-    user = await service.update_profile(found.database, principal.user_id, body)
-    if user is None:  # provisioned a moment ago, then deleted
-        raise NotFound("User not found")
-    return UserEnvelope(data=UserPublic.model_validate(user))
+    user = await service.update_profile(found.database, found.provisioner, principal, body)
+    return UserEnvelope(data=User.model_validate(user))
+
+
+@me_router.delete(
+    "/me",
+    operation_id="deleteProfile",
+    summary="Delete your account",
+    description=(
+        "Deletes the user and all their data (tasks and their tags). A later token with "
+        "the same `sub` provisions a new, empty user, so call this after deleting the "
+        "account in Better Auth."
+    ),
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses={204: {"description": "Deleted, with everything the user owned."}},
+)
+async def delete_me(principal: CurrentPrincipal, found: ResourcesDep) -> Response:
+    await service.delete_account(found.database, found.provisioner, principal.user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

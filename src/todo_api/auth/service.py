@@ -22,7 +22,7 @@ from todo_api.auth.schemas import ProfileUpdate, SignupRequest
 from todo_api.auth.tokens import Principal
 from todo_api.kit.columns import utcnow
 from todo_api.kit.database import Database
-from todo_api.kit.errors import EmailTaken, InvalidCredentials
+from todo_api.kit.errors import EmailTaken, InvalidCredentials, NotFound
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -88,46 +88,144 @@ async def get_user(database: Database, user_id: str) -> UserRow | None:
         return await repository.find_user(db, user_id)
 
 
-async def update_profile(database: Database, user_id: str, body: ProfileUpdate) -> UserRow | None:
+async def get_profile(
+    database: Database, provisioner: UserProvisioner, principal: Principal
+) -> UserRow:
+    """The caller's profile (``GET /api/auth/me``).
+
+    A user whose row is gone (deleted through another process, whose
+    provisioner still remembered them) is provisioned again first, as the
+    API contract says a later token of a deleted user is.
+
+    Raises:
+        NotFound: the row went again in between (404).
+    """
+    user = await get_user(database, principal.user_id)
+    if user is None:
+        await provisioner.provision_again(principal)
+        user = await get_user(database, principal.user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+async def update_profile(
+    database: Database, provisioner: UserProvisioner, principal: Principal, body: ProfileUpdate
+) -> UserRow:
     """Apply the fields sent in ``body`` (``name: null`` clears the name).
 
-    Returns:
-        The user as stored, ``None`` if there is no such user.
+    A missing row is provisioned again first, as in ``get_profile``.
+
+    Raises:
+        NotFound: the row went again in between (404).
     """
     if "name" not in body.model_fields_set:
-        return await get_user(database, user_id)
+        return await get_profile(database, provisioner, principal)
+
+    async def set_name() -> UserRow | None:
+        async with database.atomic_write() as db:
+            return await repository.set_name(db, principal.user_id, body.name, utcnow())
+
+    user = await set_name()
+    if user is None:
+        await provisioner.provision_again(principal)
+        user = await set_name()
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+async def delete_account(database: Database, provisioner: UserProvisioner, user_id: str) -> None:
+    """Delete the user and all their data, in one statement (``DELETE /api/auth/me``).
+
+    Every table a user owns references ``users.id`` with ``ON DELETE
+    CASCADE`` (``owner_field``), so the one ``DELETE`` takes their tasks, tags,
+    tag links and task counts with it, atomically. A user already gone is
+    no error. The provisioner forgets the user afterwards, so that this
+    process's next request with their token provisions a new, empty user
+    (the API contract); other processes are covered by ``UserProvisioner``.
+    """
     async with database.atomic_write() as db:
-        return await repository.set_name(db, user_id, body.name, utcnow())
+        await repository.delete_user(db, user_id)
+    provisioner.forget(user_id)
 
 
 class UserProvisioner:
-    """Creates the ``users`` row of a verified token's subject on first use.
+    """Stores the ``users`` row of a verified token's subject and keeps its profile
+    up to the token's ``email`` and ``name`` claims (the API contract, "``GET
+    /api/auth/me``": Better Auth stays the source of truth).
 
-    Remembers (bounded LRU) which ids exist, so a known user costs no database
-    work per request. The row takes ``email`` and ``name`` from the claims;
-    an email that another account already has is left out, because accounts
-    are never merged by email (the API contract, "Details").
+    It remembers (bounded LRU) each user it has stored with the claims last
+    seen for them, so a request whose token says nothing new costs no
+    database work. A token whose claims differ from those, or a user not
+    remembered, costs one statement (``repository.provision_user``): the row
+    is inserted, or its profile updated if it says something else. An absent
+    claim changes nothing (session tokens carry none). An email that another
+    user holds is never taken (accounts are never merged by email, "Details"):
+    the row gets no email, also when the other user took it between the
+    statement's check and its write (the statement is run again without it).
+
+    What a process remembers is compared, not the stored row: a name changed
+    by ``PATCH /api/auth/me`` stays until a token with another ``name`` claim
+    comes, or until a process that has not seen the token compares it with
+    the stored profile.
+
+    The memory is per process. ``forget`` drops a user (``DELETE
+    /api/auth/me`` in this process); another process may still remember a
+    user deleted elsewhere and skip the statement. Nothing then breaks: reads
+    find an empty account (what a new user would see), ``get_profile`` and
+    ``update_profile`` provision the user again, and a write that fails on the
+    missing row provisions them again and answers 503 to be retried
+    (``AuthenticatedRoute``).
     """
 
     def __init__(self, database: Database, size: int = 100_000):
         self._database = database
-        self._known: LRUCache[str, bool] = LRUCache(maxsize=size)
+        self._seen: LRUCache[str, tuple[str | None, str | None]] = LRUCache(maxsize=size)
 
-    def remember(self, user_id: str) -> None:
-        """Mark ``user_id`` as stored (after sign-up or sign-in)."""
-        self._known[user_id] = True
+    def remember(self, user: UserRow) -> None:
+        """Mark ``user`` as stored, with its email and name as the claims seen (after
+        sign-up or sign-in: the token issued carries them)."""
+        self._seen[user["id"]] = (user["email"], user["name"])
+
+    def forget(self, user_id: str) -> None:
+        """Drop ``user_id``: its next request runs the statement again."""
+        self._seen.pop(user_id, None)
 
     async def ensure(self, principal: Principal) -> None:
-        """Insert the principal's user unless it exists; idempotent under races."""
-        if principal.user_id in self._known:
-            return
-        user = new_user(principal.user_id, principal.email, principal.name, None)
-        async with self._database.unit_of_work() as db:
-            if (
-                not await repository.insert_user(db, user)
-                and principal.email is not None
-                and await repository.find_user(db, principal.user_id) is None
-            ):
-                # The email belongs to another account: provision without it.
-                await repository.insert_user(db, {**user, "email": None})
-        self.remember(principal.user_id)
+        """Store the principal's user, or update its profile, unless its claims say
+        nothing new since last seen; idempotent under races.
+
+        Raises:
+            Whatever the database raises (503 or 500 by the error handlers); never
+            a unique violation on the email.
+        """
+        email, name = principal.email, principal.name
+        seen = self._seen.get(principal.user_id)
+        if seen is not None:
+            if (email is None or email == seen[0]) and (name is None or name == seen[1]):
+                return
+            email = seen[0] if email is None else email
+            name = seen[1] if name is None else name
+        await self._store(principal)
+        self._seen[principal.user_id] = (email, name)
+
+    async def provision_again(self, principal: Principal) -> None:
+        """Forget the principal's user and store it again: its row is gone."""
+        self.forget(principal.user_id)
+        await self.ensure(principal)
+
+    async def _store(self, principal: Principal) -> None:
+        try:
+            async with self._database.atomic_write() as db:
+                await repository.provision_user(
+                    db, principal.user_id, principal.email, principal.name, utcnow()
+                )
+        except Exception as exc:
+            if principal.email is None or not repository.is_unique_violation(exc):
+                raise
+            # Another user took the email after the statement looked: store without it.
+            async with self._database.atomic_write() as db:
+                await repository.provision_user(
+                    db, principal.user_id, None, principal.name, utcnow()
+                )

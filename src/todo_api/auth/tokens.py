@@ -66,8 +66,14 @@ _UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 email or a name, PostgreSQL refuses NUL, and no database can store a lone surrogate."""
 
 
+MAX_LOGGED_VALUE_LENGTH = 200
+"""A value of the token (its ``iss``, ``aud``) is cut to this in the log line that says
+why the token was refused."""
+
+
 class InvalidToken(Exception):
-    """A token failed verification; why is logged at debug level, never told to the client."""
+    """A token failed verification; why is logged at info level (``TokenVerifier``),
+    never told to the client. The message never holds the token."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +164,53 @@ def _principal(claims: dict[str, Any]) -> Principal:
     )
 
 
+def _shown(value: object) -> str:
+    """``value`` as a log line may show it: a printable string as it is, anything else
+    as its ``repr`` (so a newline cannot forge a line), cut to
+    ``MAX_LOGGED_VALUE_LENGTH``."""
+    shown = value if isinstance(value, str) and value.isprintable() else repr(value)
+    return shown[:MAX_LOGGED_VALUE_LENGTH]
+
+
+def _date(value: object) -> str:
+    """A NumericDate claim as an ISO 8601 UTC time, for a log line."""
+    if not _is_numeric_date(value):
+        return _shown(value)
+    assert isinstance(value, int | float)
+    return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+
+
+def _refusal(
+    exc: jwt.PyJWTError, token: str, algorithm: str, issuer: str | None, audience: str | None
+) -> str:
+    """Why ``token`` was refused, for the log: what was expected and what the token
+    says for its issuer, audience and validity times, else PyJWT's own message.
+
+    These errors come after the signature verified, so the claims are the
+    signer's; they are still shown with ``_shown``.
+    """
+    claims: dict[str, Any] = {}
+    if isinstance(
+        exc,
+        jwt.InvalidIssuerError
+        | jwt.InvalidAudienceError
+        | jwt.ExpiredSignatureError
+        | jwt.ImmatureSignatureError,
+    ):
+        claims = jwt.decode(token, options={"verify_signature": False})
+    if isinstance(exc, jwt.InvalidIssuerError):
+        reason = f"invalid issuer: expected {issuer}, got {_shown(claims.get('iss'))}"
+    elif isinstance(exc, jwt.InvalidAudienceError):
+        reason = f"invalid audience: expected {audience}, got {_shown(claims.get('aud'))}"
+    elif isinstance(exc, jwt.ExpiredSignatureError):
+        reason = f"expired at {_date(claims.get('exp'))} (leeway {LEEWAY_SECONDS} s)"
+    elif isinstance(exc, jwt.ImmatureSignatureError):
+        reason = f"not valid before {_date(claims.get('nbf'))} (leeway {LEEWAY_SECONDS} s)"
+    else:
+        reason = str(exc)
+    return f"{reason} ({algorithm})"
+
+
 def decode(
     token: str,
     key: Any,
@@ -169,7 +222,8 @@ def decode(
     """The principal of ``token`` verified under ``key`` with ``algorithm`` only.
 
     Raises:
-        InvalidToken: a bad signature, ``exp``, ``nbf``, ``iss``, ``aud`` or claims.
+        InvalidToken: a bad signature, ``exp``, ``nbf``, ``iss``, ``aud`` or claims;
+            its message says what was wrong (``_refusal``), for the log.
     """
     try:
         claims = jwt.decode(
@@ -182,7 +236,7 @@ def decode(
             options={"require": ["sub", "exp"], "verify_aud": audience is not None},
         )
     except jwt.PyJWTError as exc:
-        raise InvalidToken(str(exc)) from exc
+        raise InvalidToken(_refusal(exc, token, algorithm, issuer, audience)) from exc
     return _principal(claims)
 
 
@@ -225,6 +279,8 @@ class SessionTokenVerifier:
         expected = base64.b64encode(hmac.new(self._secret, value.encode(), hashlib.sha256).digest())
         if not hmac.compare_digest(expected, signature.encode()):  # bytes: any signature compares
             raise InvalidToken("bad session token signature")
+        if _UNSAFE_TEXT.search(value):  # signed, but no database stores a NUL
+            raise InvalidToken("session token holds a control character")
         return value
 
     async def verify(self, raw: str) -> Principal:
@@ -274,6 +330,10 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token.
 
+        Why a token is refused is logged at info level ("token refused: invalid
+        issuer: expected ..., got ..."), with the request id the logging filter
+        adds and never the token; the client hears only the generic 401.
+
         Raises:
             Unauthorized: for every kind of failure, with one generic message.
         """
@@ -282,7 +342,7 @@ class TokenVerifier:
         try:
             principal, cacheable = await self._verify(token)
         except InvalidToken as exc:
-            logger.debug("token rejected: %s", exc)
+            logger.info("token refused: %.500s", exc)
             raise Unauthorized() from None
         if cacheable and self._cache is not None:
             self._cache[token] = principal
