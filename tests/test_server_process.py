@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import SECRET
-from tests.processes import todo_api_server
+from tests.processes import ROOT, STARTUP_TIMEOUT_SECONDS, free_port, todo_api_server
 
 pytestmark = pytest.mark.slow
 
@@ -92,3 +95,58 @@ def test_two_workers_serve_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
         assert listed.json()["total"] == 10
         assert server.stop() == 0
         assert "Traceback" not in server.log()
+
+
+def _is_ready_line(record: dict[str, Any]) -> bool:
+    return str(record.get("logger", "")).startswith("todo_api") and " ready" in record["message"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ready_is_logged_once_the_port_takes_connections(tmp_path: Path, workers: int) -> None:
+    """The "ready" line comes after uvicorn listens (one process) or after every
+    worker has started (``--workers N``), and a request sent the moment it
+    appears is served at the first try."""
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = {
+        **os.environ,
+        **_env(tmp_path, LOG_FORMAT="json"),
+        "ENVIRONMENT": "test",
+        "PORT": str(port),
+    }
+    executable = Path(sys.executable).with_name("todo-api")
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(executable), "serve", "--host", "127.0.0.1", "--workers", str(workers)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not any(
+            _is_ready_line(json.loads(line))
+            for line in log_path.read_text().splitlines()
+            if line.startswith("{")
+        ):
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        response = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
+        assert response.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    messages = [r["message"] for r in records]
+    (ready_at,) = [i for i, r in enumerate(records) if _is_ready_line(r)]
+    running_at = next(i for i, m in enumerate(messages) if m.startswith("Uvicorn running on"))
+    started = [i for i, m in enumerate(messages) if m == "Application startup complete."]
+    assert running_at < ready_at
+    assert len(started) == workers
+    assert max(started) < ready_at
+    if workers == 1:  # one process binds after its lifespan: that order, then "ready"
+        assert max(started) < running_at

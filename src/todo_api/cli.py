@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from todo_api.config import Settings, SettingsError, get_settings
 from todo_api.kit.logs import configure_logging, logging_config
-from todo_api.kit.server import GuardedHttpToolsProtocol
+from todo_api.kit.server import GuardedHttpToolsProtocol, run_server
 
 app = typer.Typer(
     help="Todo API: a multi-user task service for Next.js + Better Auth front ends.",
@@ -58,7 +59,11 @@ def serve(
     if settings.secret_was_generated:
         # Every worker must verify the tokens the others issue: share one secret.
         os.environ["BETTER_AUTH_SECRET"] = settings.better_auth_secret
-    uvicorn.run(
+    if settings.metrics_enabled:  # before the workers import prometheus_client
+        from todo_api.kit.metrics import prepare_multiprocess_directory
+
+        prepare_multiprocess_directory(processes=1 if reload else workers)
+    config = uvicorn.Config(
         "todo_api.main:create_app",
         factory=True,
         host=host,
@@ -76,6 +81,10 @@ def serve(
         # cache; uvicorn's default 5 s would kill and restart workers in a loop.
         timeout_worker_healthcheck=60,
     )
+    from todo_api.main import ready_message
+
+    if not run_server(config, ready_message(settings)):
+        raise typer.Exit(code=STARTUP_FAILURE)
 
 
 @app.command()

@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from todo_api.kit.database_url import normalise_database_url
+
 MIN_SECRET_LENGTH = 32
 """Shortest ``BETTER_AUTH_SECRET`` accepted outside development (operations.md)."""
 
@@ -74,6 +76,8 @@ class Settings(BaseSettings):
     read_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=3600)
     docs_enabled: bool = True
+    metrics_enabled: bool = False
+    """``GET /metrics`` in the Prometheus format (kit/metrics.py); off, it is 404."""
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["text", "json"] = "text"
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
@@ -82,6 +86,9 @@ class Settings(BaseSettings):
     jwks_cache_seconds: int = Field(default=300, ge=1)
     jwks_refetch_cooldown_seconds: int = Field(default=30, ge=0)
     token_cache_size: int = Field(default=10_000, ge=0)
+    local_accounts: bool = True
+    """``false``: no signup, login or token routes of our own; only verified tokens
+    (HS256, JWKS, session) authenticate (the API contract, "Local accounts")."""
 
     secret_was_generated: bool = Field(default=False, exclude=True)
 
@@ -113,6 +120,7 @@ class Settings(BaseSettings):
         backend = url.get_backend_name()
         if backend not in {"postgresql", "postgres", "sqlite"}:
             raise ValueError(f"unsupported database {backend!r}; use postgresql:// or sqlite://")
+        normalise_database_url(value)  # DatabaseUrlError (a ValueError) names a bad parameter
         return value
 
     @field_validator("rate_limit_auth", "rate_limit_api")

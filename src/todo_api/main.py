@@ -18,13 +18,16 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.engine import URL, make_url
 
 from todo_api import __version__
 from todo_api.auth.router import me_router
 from todo_api.auth.router import router as auth_router
 from todo_api.config import Settings, get_settings
 from todo_api.health import router as health_router
+from todo_api.kit.database_url import normalise_database_url
 from todo_api.kit.errors import install_error_handlers
+from todo_api.kit.metrics import install_metrics
 from todo_api.kit.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
@@ -43,13 +46,52 @@ logger = logging.getLogger(__name__)
 DESCRIPTION = """
 Tasks for the users of a Next.js + Better Auth front end.
 
-Authenticate with **Authorize** (email and password of an account made with
-`POST /api/auth/signup`), or send `Authorization: Bearer <token>` with a token
-from Better Auth. Every task route is under `/api/{user_id}/tasks`, where
-`{user_id}` must be the token's subject.
+{authenticate} Every task route is under `/api/{{user_id}}/tasks`, where
+`{{user_id}}` must be the token's subject.
 
-Errors share one envelope: `{"detail", "error_code", "field_errors"?, "request_id"}`.
+Errors share one envelope: `{{"detail", "error_code", "field_errors"?, "request_id"}}`.
 """
+
+AUTHENTICATE = {
+    True: (
+        "Authenticate with **Authorize** (email and password of an account made with "
+        "`POST /api/auth/signup`), or send `Authorization: Bearer <token>` with a token "
+        "from Better Auth."
+    ),
+    False: (
+        "Send `Authorization: Bearer <token>` with a token from Better Auth (**Authorize** "
+        "takes the token); this deployment has no accounts of its own (`LOCAL_ACCOUNTS=false`)."
+    ),
+}
+
+
+def bearer_only_openapi(app: FastAPI) -> None:
+    """Document the bearer scheme as plain HTTP bearer, for ``LOCAL_ACCOUNTS=false``.
+
+    The scheme is OAuth2's password flow, whose ``tokenUrl`` is our token route;
+    without local accounts that route does not exist, so the document (and the
+    docs page's **Authorize**) takes a bearer token as it is instead. FastAPI's
+    documented way to change the document: replace ``app.openapi``.
+    """
+    build = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for scheme in schema.get("components", {}).get("securitySchemes", {}).values():
+                scheme.clear()
+                scheme.update(
+                    {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A token issued by Better Auth (JWT or session token).",
+                    }
+                )
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
+
 
 EXPOSED_HEADERS = [
     "ETag",
@@ -69,10 +111,42 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             "BETTER_AUTH_SECRET is not set: using a random secret for this process "
             "(development only; tokens stop working when it exits)"
         )
+    for warning in normalise_database_url(settings.database_url).warnings:
+        logger.warning(warning)  # what DATABASE_URL asks for and the driver cannot do
     gc.freeze()  # start-up objects live for ever: keep them out of every collection
-    logger.info("Todo API %s ready (environment: %s)", __version__, settings.environment.value)
+    # ready_message is logged by the server once the port takes connections (cli.serve,
+    # kit/server.py): uvicorn binds the port only after this start-up has returned.
     yield
     await close_resources(app)
+
+
+def ready_message(settings: Settings) -> str:
+    """The line that says the service is ready: version, environment, the database
+    (without password or query parameters), the token verifiers that are on, and
+    whether local accounts are.
+
+    For example ``Todo API 1.0.0 ready (environment: production; database:
+    postgresql://app@db:5432/todo; tokens: HS256, JWKS from
+    http://localhost:3000/api/auth/jwks (iss http://localhost:3000, aud
+    http://localhost:3000); local accounts: off)``.
+    """
+    url = make_url(settings.database_url)
+    database = URL.create(url.drivername, url.username, None, url.host, url.port, url.database)
+    verifiers = ["HS256"]
+    if settings.better_auth_url:
+        origin = settings.better_auth_url
+        verifiers.append(
+            f"JWKS from {origin}{settings.better_auth_jwks_path} "
+            f"(iss {settings.jwt_issuer or origin}, aud {settings.jwt_audience or origin})"
+        )
+    if settings.better_auth_session_tokens:
+        verifiers.append(f"session tokens (table {settings.better_auth_session_table})")
+    return (
+        f"Todo API {__version__} ready (environment: {settings.environment.value}; "
+        f"database: {database.render_as_string(hide_password=False)}; "
+        f"tokens: {', '.join(verifiers)}; "
+        f"local accounts: {'on' if settings.local_accounts else 'off'})"
+    )
 
 
 async def close_resources(app: FastAPI) -> None:
@@ -86,7 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     options: dict[str, Any] = {
         "title": "Todo API",
         "version": __version__,
-        "description": DESCRIPTION,
+        "description": DESCRIPTION.format(authenticate=AUTHENTICATE[settings.local_accounts]),
         "lifespan": lifespan,
         "separate_input_output_schemas": False,
     }
@@ -101,7 +175,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.resources = Resources.build(settings)
     install_error_handlers(app)
     # The task routes first: the hot path, and FastAPI tries the routes in this order.
-    serve_routes(app, (tasks_router, me_router, auth_router, health_router))
+    # LOCAL_ACCOUNTS=false: no signup, login or token route (404, and not in OpenAPI).
+    accounts = (auth_router,) if settings.local_accounts else ()
+    serve_routes(app, (tasks_router, me_router, *accounts, health_router))
+    if not settings.local_accounts:
+        bearer_only_openapi(app)
 
     # Added innermost first: each add_middleware wraps everything added before it.
     app.add_middleware(UnhandledErrorMiddleware)
@@ -123,6 +201,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=EXPOSED_HEADERS,
         max_age=600,
     )
+    if settings.metrics_enabled:  # inside HEAD as GET: a HEAD is counted under its route
+        install_metrics(app, app_resources(app).database)
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(

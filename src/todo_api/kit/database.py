@@ -87,6 +87,8 @@ class Database:
         self.dialect = engine.dialect
         self._by_driver = engine.dialect.name == "postgresql"
         self._stale_before = float("-inf")
+        self.waiting = 0
+        """Requests waiting for a pooled connection now (kit/metrics.py's gauge)."""
         event.listen(engine.sync_engine, "connect", _stamp_connected_at)
         event.listen(engine.sync_engine, "checkout", self._refuse_stale)
 
@@ -102,8 +104,16 @@ class Database:
     async def _statements(self, *, transaction: bool) -> AsyncIterator[Statements]:
         if not self._by_driver:
             connect = self.engine.begin if transaction else self.engine.connect
-            async with connect() as connection:
-                yield _SQLAlchemyStatements(connection)
+            self.waiting += 1
+            waiting = True
+            try:
+                async with connect() as connection:
+                    self.waiting -= 1
+                    waiting = False
+                    yield _SQLAlchemyStatements(connection)
+            finally:
+                if waiting:  # the connection never came
+                    self.waiting -= 1
         elif transaction:
             async with self._driver_connection() as driver, driver.transaction():
                 yield _DriverStatements(driver, self.dialect)
@@ -172,7 +182,11 @@ class Database:
         greenlet terminates the asyncpg connection at once, without waiting
         for the server (tests/kit/test_framework.py holds both).
         """
-        pooled = await self.engine.raw_connection()
+        self.waiting += 1
+        try:
+            pooled = await self.engine.raw_connection()
+        finally:
+            self.waiting -= 1
         driver: asyncpg.Connection = pooled.driver_connection
         try:
             yield driver

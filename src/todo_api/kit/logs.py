@@ -2,13 +2,17 @@
 
 ``LOG_FORMAT=json`` uses python-json-logger; every record carries the request
 id (asgi-correlation-id's filter, as ``request_id``). Access records add ``method``, ``route``,
-``status``, ``duration_ms`` and ``user_id`` (see ``AccessLogMiddleware``).
+``status``, ``duration_ms`` and ``user_id`` (see ``AccessLogMiddleware``). uvicorn's
+``color_message`` (its message again, with ANSI colour codes, for its own
+formatter) is left out: a collector would store it as a field.
 """
 
 from __future__ import annotations
 
 import logging.config
 from typing import Any, Literal
+
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 LogFormat = Literal["text", "json"]
 
@@ -27,6 +31,8 @@ def logging_config(level: str, fmt: LogFormat) -> dict[str, Any]:
                 "correlation_id": "request_id",
             },
             "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+            # Record attributes that are not fields: the standard ones, and uvicorn's.
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
         }
     else:
         formatter = {

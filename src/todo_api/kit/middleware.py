@@ -2,8 +2,8 @@
 access log, and the last-resort error envelope.
 
 Order, outermost first (see ``main.create_app``): request id → access log →
-HEAD as GET → CORS → response headers → body limit → unhandled-error
-envelope → FastAPI.
+HEAD as GET → metrics (``kit/metrics.py``, when on) → CORS → response headers
+→ body limit → unhandled-error envelope → FastAPI.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.kit.errors import (
@@ -204,8 +205,10 @@ class AccessLogMiddleware(ASGIMiddleware):
 
     The route template (``/api/{user_id}/tasks``), never the raw path, so that
     logs group by route and carry no ids from the URL; never headers or bodies,
-    so no token or password reaches a log. ``user_id`` is what the auth
-    dependency stored in ``scope["state"]``.
+    so no token or password reaches a log. The message ends with the duration
+    in milliseconds, for the text format; the JSON format also has it as
+    ``duration_ms``. ``user_id`` is what the auth dependency stored in
+    ``scope["state"]``. A path no route or mount serves is ``<no route>``.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -214,6 +217,7 @@ class AccessLogMiddleware(ASGIMiddleware):
             return
         started = time.perf_counter()
         status = 500
+        root_path = scope.get("root_path", "")  # before a mount extends it
 
         async def send_recording(message: Message) -> None:
             nonlocal status
@@ -224,20 +228,54 @@ class AccessLogMiddleware(ASGIMiddleware):
         try:
             await self.app(scope, receive, send_recording)
         finally:
-            route = scope.get("route")
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            route = self.route_template(scope, root_path)
             access_logger.info(
-                "%s %s %d",
+                "%s %s %d %.2f ms",
                 scope["method"],
-                getattr(route, "path", None) or "<no route>",
+                route or "<no route>",
                 status,
+                duration_ms,
                 extra={
                     "method": scope["method"],
-                    "route": getattr(route, "path", None),
+                    "route": route,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": duration_ms,
                     "user_id": scope.get("state", {}).get("user_id"),
                 },
             )
+
+    @staticmethod
+    def route_template(scope: Scope, root_path: str) -> str | None:
+        """The path template of the route or mount that served the request, or ``None``.
+
+        FastAPI names its own routes in ``scope["route"]``. It does not for
+        Starlette's routes and mounts (``/openapi.json``, the docs' static
+        files), nor can it for a ``HEAD`` that ``HeadAsGetMiddleware`` passed on
+        in a copy of the scope; those are matched again here against the
+        app's routes, in the router's order (a full match first, then a match
+        of the path alone), with the request's original ``root_path``. A
+        mount's template ends in ``/{path}``.
+        """
+        route = scope.get("route")
+        if route is None:
+            request = {
+                "type": "http",
+                "path": scope["path"],
+                "root_path": root_path,
+                "method": scope["method"],
+            }
+            partial = None
+            for candidate in getattr(scope.get("app"), "routes", ()):
+                match, _ = candidate.matches(request)
+                if match is Match.FULL:
+                    route = candidate
+                    break
+                if match is Match.PARTIAL and partial is None:
+                    partial = candidate
+            route = route or partial
+        template = getattr(route, "path_format", None)
+        return template if isinstance(template, str) else None
 
 
 class UnhandledErrorMiddleware(ASGIMiddleware):

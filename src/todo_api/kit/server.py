@@ -1,14 +1,22 @@
-"""The HTTP server's own limits: a header size limit and read timeouts for uvicorn's
-httptools protocol (docs/operations.md, "Limits")."""
+"""The HTTP server: uvicorn, with its own limits (a header size limit and read
+timeouts for the httptools protocol, docs/operations.md, "Limits"), and the
+"ready" line logged once the port takes connections.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 from typing import Any, Literal
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import ChangeReload, Multiprocess
 
 from todo_api.config import get_settings
+
+logger = logging.getLogger(__name__)
 
 ReadPhase = Literal["idle", "headers", "body"]
 
@@ -127,3 +135,74 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # abort, not close: a client that does not send may not read either,
         # and close would wait for it to take what is buffered for it.
         self.transport.abort()
+
+
+def run_server(config: uvicorn.Config, ready_message: str) -> bool:
+    """Serve ``config`` as ``uvicorn.run`` does, and log ``ready_message`` (info) once
+    the service takes connections.
+
+    The app's lifespan cannot say so: uvicorn binds the port only after the
+    lifespan's start-up has returned. So the line comes from the server:
+    with one process, right after it listens (``ReadyServer``); with
+    ``--workers N``, from the supervisor once every worker reports that it
+    has started (``ReadyMultiprocess``); with ``--reload``, from each new
+    server. Ctrl-C ends it quietly, as with ``uvicorn.run``.
+
+    Returns:
+        Whether it served: ``False`` when a single server stopped before
+        start-up ended (uvicorn's own start-up failures exit the process).
+    """
+    server = ReadyServer(config, ready_message)
+    try:
+        if config.should_reload:
+            sock = config.bind_socket()
+            ChangeReload(config, target=server.run, sockets=[sock]).run()
+        elif config.workers > 1:
+            sock = config.bind_socket()
+            ReadyMultiprocess(config, [sock], ready_message).run()
+        else:
+            server.run()
+    except KeyboardInterrupt:
+        pass
+    return server.started or config.should_reload or config.workers > 1
+
+
+class ReadyServer(uvicorn.Server):
+    """uvicorn's server, logging ``ready_message`` as soon as it listens."""
+
+    def __init__(self, config: uvicorn.Config, ready_message: str) -> None:
+        super().__init__(config)
+        self.ready_message = ready_message
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start-up (the app's lifespan, then the listening sockets), then the line."""
+        await super().startup(sockets=sockets)
+        if self.started:
+            logger.info(self.ready_message)
+
+
+class ReadyMultiprocess(Multiprocess):
+    """uvicorn's supervisor of ``--workers N``, logging ``ready_message`` once, when
+    every worker has started (its lifespan ran and it listens on the shared socket).
+
+    uvicorn's health check already asks each worker whether its server has
+    started (``Process.is_ready``); the supervisor asks it at each of its ticks
+    (half a second) until all say yes, after its own check of the workers.
+    """
+
+    def __init__(
+        self, config: uvicorn.Config, sockets: list[socket.socket], ready_message: str
+    ) -> None:
+        super().__init__(config, sockets)
+        self.ready_message = ready_message
+        self.announced = False
+
+    def keep_subprocess_alive(self) -> None:
+        """uvicorn's check of the workers, then the "ready" line if they all serve now."""
+        super().keep_subprocess_alive()
+        if self.announced or self.should_exit.is_set():
+            return
+        timeout = self.config.timeout_worker_healthcheck
+        if all(process.is_ready(timeout=timeout) for process in self.processes):
+            self.announced = True
+            logger.info(self.ready_message)
