@@ -26,7 +26,7 @@ from tests.helpers import ApiUser, assert_error, sessionmaker_of
 from todo_api.auth import repository
 from todo_api.auth.models import USERS, User
 from todo_api.auth.service import new_user_id
-from todo_api.auth.tokens import issue_access_token
+from todo_api.auth.tokens import LOCAL_ACCOUNT_CLAIM, issue_access_token
 from todo_api.config import load_settings
 from todo_api.main import close_resources, create_app, ready_message
 from todo_api.resources import app_resources
@@ -37,11 +37,14 @@ LOCAL_ACCOUNT_ROUTES = ("/api/auth/signup", "/api/auth/login", "/api/auth/token"
 
 
 def token_for(app: FastAPI, user_id: str, email: str | None, name: str | None) -> str:
-    """An HS256 token as our login (or a Better Auth HS256 signer) would issue it."""
-    token, _ = issue_access_token(
+    """An HS256 token as a Better Auth HS256 signer would issue it: our login's
+    claims without ``local_account``, so its user is provisioned and follows it."""
+    local, _ = issue_access_token(
         user_id=user_id, email=email, name=name, settings=app_resources(app).settings
     )
-    return token
+    claims = jwt.decode(local, options={"verify_signature": False})
+    del claims[LOCAL_ACCOUNT_CLAIM]
+    return jwt.encode(claims, app_resources(app).settings.better_auth_secret, algorithm="HS256")
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -215,8 +218,9 @@ async def test_only_claims_that_differ_from_the_last_seen_cost_a_statement(
 
     monkeypatch.setattr(repository, "provision_user", counted)
     user = await make_user(email="erin@example.com", name="Erin")
-    first = await client.get(ME, headers=user.headers)
-    again = await client.get(ME, headers=user.headers)
+    token = bearer(token_for(app, user.id, "erin@example.com", "Erin"))
+    first = await client.get(ME, headers=token)
+    again = await client.get(ME, headers=token)
     same_claims = await client.get(
         ME, headers=bearer(token_for(app, user.id, "erin@example.com", "Erin"))
     )
@@ -318,8 +322,11 @@ async def test_delete_me_deletes_the_user_and_all_their_data(
 
 
 async def test_the_old_token_then_provisions_a_new_empty_user(
-    app: FastAPI, client: httpx.AsyncClient, alice: ApiUser
+    app: FastAPI, client: httpx.AsyncClient, make_user: UserFactory
 ) -> None:
+    """A Better Auth user (a token without ``local_account``)."""
+    stored = await make_user(email="alice@example.com", name="Alice")
+    alice = ApiUser(stored.id, stored.email, token_for(app, stored.id, stored.email, "Alice"))
     created = await client.post(alice.tasks_url, json={"title": "Old"}, headers=alice.headers)
     assert created.status_code == 201, created.text
     old = await me(client, alice.token)
@@ -345,9 +352,37 @@ async def test_the_old_token_then_provisions_a_new_empty_user(
     assert titles == ["New"]
 
 
-async def test_delete_me_twice_is_204_twice(client: httpx.AsyncClient, alice: ApiUser) -> None:
-    assert (await client.delete(ME, headers=alice.headers)).status_code == 204
-    assert (await client.delete(ME, headers=alice.headers)).status_code == 204
+async def test_delete_me_twice_is_204_twice_with_a_better_auth_token(
+    app: FastAPI, client: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    """The second provisions a new, empty user and deletes it (the API contract)."""
+    token = bearer(token_for(app, alice.id, alice.email, "Alice"))
+    assert (await client.delete(ME, headers=token)).status_code == 204
+    assert (await client.delete(ME, headers=token)).status_code == 204
+
+
+async def test_a_deleted_local_account_takes_its_tokens_and_frees_its_email(
+    client: httpx.AsyncClient,
+) -> None:
+    """Tokens of our own login are never provisioned from: once the account is
+    deleted they are 401, and the email can sign up again (not held for ever by a
+    password-less row)."""
+    account = {"email": "gone@example.com", "password": "long-password"}
+    signup = await client.post("/api/auth/signup", json=account)
+    assert signup.status_code == 201, signup.text
+    token = bearer(signup.json()["data"]["access_token"])
+    user_id = signup.json()["data"]["user"]["id"]
+    assert (await client.delete(ME, headers=token)).status_code == 204
+
+    for response in (
+        await client.get(f"/api/{user_id}/tasks", headers=token),
+        await client.get(ME, headers=token),
+        await client.delete(ME, headers=token),
+    ):
+        assert_error(response, 401, "UNAUTHORIZED")
+    again = await client.post("/api/auth/signup", json=account)
+    assert again.status_code == 201, again.text
+    assert again.json()["data"]["user"]["id"] != user_id
 
 
 async def test_delete_me_without_a_valid_token_is_401_and_deletes_nothing(
@@ -385,11 +420,17 @@ async def other_process(
 
 
 async def test_a_user_deleted_through_another_process_is_provisioned_again(
-    client: httpx.AsyncClient, other_process: httpx.AsyncClient, alice: ApiUser
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    other_process: httpx.AsyncClient,
+    make_user: UserFactory,
 ) -> None:
-    """This process still remembers Alice after another one deleted her: reads see an
-    empty account, a write is 503 (nothing written) and provisions her again, so
-    the retry works; ``/me`` provisions her at once."""
+    """This process still remembers Alice (a Better Auth user) after another one
+    deleted her: reads see an empty account, a write is 503 (nothing written) and
+    provisions her again, so the retry works; ``/me`` provisions her at once."""
+    stored = await make_user(email="alice@example.com", name="Alice")
+    alice = ApiUser(stored.id, stored.email, token_for(app, stored.id, stored.email, "Alice"))
+    assert (await client.get(ME, headers=alice.headers)).status_code == 200
     created = await client.post(alice.tasks_url, json={"title": "Old"}, headers=alice.headers)
     assert created.status_code == 201, created.text
     assert (await other_process.delete(ME, headers=alice.headers)).status_code == 204
@@ -593,3 +634,17 @@ async def test_without_local_accounts_the_document_takes_a_plain_bearer_token(
     assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
     assert "/api/auth/token" not in json.dumps(document)
     assert "signup" not in document["info"]["description"]
+
+
+async def test_a_local_account_deleted_through_another_process_is_401_here(
+    client: httpx.AsyncClient, other_process: httpx.AsyncClient, alice: ApiUser
+) -> None:
+    """This process remembers Alice (our own login's token); once another process
+    deleted her, a write fails on the missing row and her token is refused."""
+    assert (await client.get(ME, headers=alice.headers)).status_code == 200
+    assert (await other_process.delete(ME, headers=alice.headers)).status_code == 204
+
+    write = await client.post(alice.tasks_url, json={"title": "New"}, headers=alice.headers)
+
+    assert_error(write, 401, "UNAUTHORIZED")
+    assert_error(await client.get(ME, headers=alice.headers), 401, "UNAUTHORIZED")

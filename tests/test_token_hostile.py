@@ -41,6 +41,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import SECRET
 from tests.helpers import ApiUser, assert_error, sessionmaker_of
+from todo_api.auth import jwks
 from todo_api.auth.models import User
 from todo_api.auth.service import new_user_id
 from todo_api.resources import app_resources
@@ -86,6 +87,9 @@ BAD_CLAIMS: dict[str, str] = {
     "exp-true": _claims(exp="true"),
     "exp-list": _claims(exp="[4102444800]"),
     "exp-past-year-9999": _claims(exp="1e300"),
+    "exp-before-year-1": _claims(exp="-62135596801"),
+    "exp-year-minus-2000": _claims(exp="-125000000000"),
+    "iat-before-year-1": _claims(iat="-70000000000"),
     "iat-10**400": _claims(iat="1" + "0" * 400),
     "iat-minus-10**400": _claims(iat="-1" + "0" * 400),
     "iat-numeric-string": _claims(iat=json.dumps(str(int(time.time())))),
@@ -233,7 +237,8 @@ class KeySetServer:
 
     ``"ok"`` serves ``key_set``; ``"error"`` answers 500; ``"garbage"`` answers
     200 with ``garbage``, a body that is not a JWK set; ``"hang"`` reads the request and
-    answers nothing until ``release()`` (then drops the connection). ``stop()``
+    answers nothing until ``release()`` (then drops the connection); ``"trickle"``
+    answers 200 and then a byte of body every 0.2 s until ``release()``. ``stop()``
     closes the port (connections are refused) and ``start()`` opens the same
     port again. ``requests`` counts the requests received.
     """
@@ -266,6 +271,15 @@ class KeySetServer:
                     owner._counted.notify_all()
                 if owner.mode == "hang":
                     owner.released.wait(TEST_BOUND_SECONDS)
+                    self.close_connection = True
+                    return
+                if owner.mode == "trickle":  # a 200, then a byte every 0.2 s
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    while not owner.released.wait(0.2):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
                     self.close_connection = True
                     return
                 if owner.mode == "error":
@@ -511,6 +525,33 @@ async def test_a_body_that_is_not_a_jwk_set_is_a_failed_fetch(
     _assert_key_set_unreachable(await client.get(ME, headers=_bearer(_forged(key_server, 1))))
 
     assert len(fetches) == 1
+
+
+async def test_a_fetch_that_never_ends_is_cut_and_is_a_failed_fetch(
+    client: httpx.AsyncClient,
+    key_server: KeySetServer,
+    fetches: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that trickles its body (each read within the client's timeout) holds
+    the one fetch only for ``JWKS_FETCH_SECONDS``; so does a body over the size cap."""
+    monkeypatch.setattr(jwks, "JWKS_FETCH_SECONDS", 1.0)
+    key_server.mode = "trickle"
+
+    started = time.monotonic()
+    response = await client.get(ME, headers=_bearer(_token(key_server)))
+
+    _assert_key_set_unreachable(response)
+    assert time.monotonic() - started < 5
+    assert len(fetches) == 1
+
+
+async def test_a_key_set_over_the_size_cap_is_a_failed_fetch(
+    client: httpx.AsyncClient, key_server: KeySetServer
+) -> None:
+    key_server.key_set["padding"] = "x" * jwks.MAX_JWKS_BYTES
+
+    _assert_key_set_unreachable(await client.get(ME, headers=_bearer(_token(key_server))))
 
 
 @pytest.mark.parametrize("outage", OUTAGES)

@@ -5,6 +5,7 @@ the identity server neither signs users out nor turns into a storm of fetches
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -17,6 +18,12 @@ from todo_api.config import Settings
 from todo_api.kit.errors import IdentityServerUnavailable
 
 logger = logging.getLogger(__name__)
+
+JWKS_FETCH_SECONDS = 10.0
+"""The longest one key-set fetch may take, from connecting to the last byte."""
+
+MAX_JWKS_BYTES = 256 * 1024
+"""The largest key set read (Better Auth's holds a few keys of under 1 KiB each)."""
 
 JWKS_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
 """Asymmetric algorithms a JWKS key may carry (the API contract, "Authentication" 2)."""
@@ -140,12 +147,19 @@ class JWKSVerifier:
         return max(1, math.ceil(self._cooldown - (time.monotonic() - self._tried_at)))
 
     async def _fetch(self) -> None:
-        """Fetch the key set; on failure keep the keys held and log a warning."""
+        """Fetch the key set; on failure keep the keys held and log a warning.
+
+        Bounded whatever the server does: the whole fetch within
+        ``JWKS_FETCH_SECONDS`` (the client's timeout bounds each read only, so
+        a server that trickles a byte at a time would otherwise hold the one
+        fetch, and every token waiting on it, for ever) and a body of at most
+        ``MAX_JWKS_BYTES``. Either is a failed fetch.
+        """
         try:
-            response = await self._client.get(self.jwks_url)
-            response.raise_for_status()
-            keys = _key_set(response.json())
-        except (httpx.HTTPError, ValueError, RecursionError) as exc:
+            async with asyncio.timeout(JWKS_FETCH_SECONDS):
+                body = await self._download()
+            keys = _key_set(json.loads(body))
+        except (httpx.HTTPError, ValueError, RecursionError, TimeoutError) as exc:
             self._reachable = False
             logger.warning("JWKS fetch from %s failed: %r", self.jwks_url, exc)
         else:
@@ -156,3 +170,19 @@ class JWKSVerifier:
         finally:
             self._tried_at = time.monotonic()
             self._fetching = None
+
+    async def _download(self) -> bytes:
+        """The key set's body.
+
+        Raises:
+            httpx.HTTPError: the request failed or the status is not 2xx.
+            ValueError: the body is over ``MAX_JWKS_BYTES``.
+        """
+        async with self._client.stream("GET", self.jwks_url) as response:
+            response.raise_for_status()
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise ValueError(f"key set larger than {MAX_JWKS_BYTES} bytes")
+        return bytes(body)

@@ -30,7 +30,6 @@ from todo_api.auth.schemas import (
 )
 from todo_api.auth.tokens import issue_access_token
 from todo_api.kit.errors import ValidationFailed, error_doc
-from todo_api.kit.ratelimit import AddressCount
 from todo_api.kit.routing import JSONRoute
 from todo_api.kit.text import forbidden_character
 from todo_api.resources import Resources, resources
@@ -38,14 +37,37 @@ from todo_api.resources import Resources, resources
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     413: error_doc("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
     422: error_doc("A field failed validation (`VALIDATION_ERROR`)."),
-    429: error_doc("Too many attempts from this address or for this email (`RATE_LIMITED`)."),
+    429: error_doc("Too many attempts from this address (`RATE_LIMITED`)."),
     503: error_doc("The database is unreachable (`SERVICE_UNAVAILABLE`)."),
 }
 BAD_CREDENTIALS: dict[int | str, dict[str, Any]] = {
     401: error_doc("Wrong email or password (`INVALID_CREDENTIALS`).")
 }
 
-router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=JSONRoute, responses=AUTH_ERRORS)
+
+async def count_auth_attempt(request: Request) -> None:
+    """Count a signup, login or token request for its client address (the peer's;
+    uvicorn applies ``X-Forwarded-For`` from trusted proxies).
+
+    The router's dependency, so it runs before FastAPI validates the body: a
+    flood of invalid bodies is refused at the rate of valid ones. A body that
+    is not JSON at all is refused before any dependency runs, at the cost of
+    parsing it (at most ``MAX_BODY_BYTES``), and is not counted.
+
+    Raises:
+        RateLimited: over ``RATE_LIMIT_AUTH`` for the address (429).
+    """
+    host = request.client.host if request.client else "unknown"
+    await resources(request).rate_limiter.limit_auth_attempt(request.scope, host)
+
+
+router = APIRouter(
+    prefix="/api/auth",
+    tags=["auth"],
+    route_class=JSONRoute,
+    responses=AUTH_ERRORS,
+    dependencies=[Depends(count_auth_attempt)],
+)
 me_router = APIRouter(
     prefix="/api/auth",
     tags=["auth"],
@@ -60,37 +82,8 @@ me_router = APIRouter(
 ResourcesDep = Annotated[Resources, Depends(resources)]
 
 
-async def counted_address(request: Request) -> AddressCount:
-    """Count an auth attempt for its client address, before its body is validated.
-
-    The address is the peer's (uvicorn applies ``X-Forwarded-For`` from trusted
-    proxies). A dependency, so it runs before FastAPI validates the body: a
-    flood of invalid bodies is refused at the rate of valid ones.
-
-    Raises:
-        RateLimited: over ``RATE_LIMIT_AUTH`` for the address (429).
-    """
-    host = request.client.host if request.client else "unknown"
-    return await resources(request).rate_limiter.limit_auth_address(request.scope, host)
-
-
-CountedAddress = Annotated[AddressCount, Depends(counted_address)]
-
-
-async def _signed_in(
-    request: Request,
-    found: Resources,
-    address: AddressCount,
-    email: str,
-    sign_in: Callable[[], Awaitable[UserRow]],
-) -> UserToken:
-    """Count the attempt for its account from its address, then call ``sign_in``
-    (the service call) and answer with a fresh token for its user.
-
-    Raises:
-        RateLimited: over ``RATE_LIMIT_AUTH`` (429); ``sign_in`` is then not run.
-    """
-    await found.rate_limiter.limit_auth_account(request.scope, address, email)
+async def _signed_in(found: Resources, sign_in: Callable[[], Awaitable[UserRow]]) -> UserToken:
+    """Call ``sign_in`` (the service call) and answer with a fresh token for its user."""
     user = await sign_in()
     found.provisioner.remember(user)
     token, expires_in = issue_access_token(
@@ -114,11 +107,9 @@ async def _signed_in(
         415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
     },
 )
-async def signup(
-    request: Request, address: CountedAddress, body: SignupRequest, found: ResourcesDep
-) -> UserTokenEnvelope:
+async def signup(body: SignupRequest, found: ResourcesDep) -> UserTokenEnvelope:
     sign_in = partial(service.signup, found.database, found.passwords, body)
-    return UserTokenEnvelope(data=await _signed_in(request, found, address, body.email, sign_in))
+    return UserTokenEnvelope(data=await _signed_in(found, sign_in))
 
 
 @router.post(
@@ -132,13 +123,11 @@ async def signup(
     response_model=UserTokenEnvelope,
     responses={**BAD_CREDENTIALS, 415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`).")},
 )
-async def login(
-    request: Request, address: CountedAddress, body: LoginRequest, found: ResourcesDep
-) -> UserTokenEnvelope:
+async def login(body: LoginRequest, found: ResourcesDep) -> UserTokenEnvelope:
     sign_in = partial(
         service.check_credentials, found.database, found.passwords, body.email, body.password
     )
-    return UserTokenEnvelope(data=await _signed_in(request, found, address, body.email, sign_in))
+    return UserTokenEnvelope(data=await _signed_in(found, sign_in))
 
 
 @router.post(
@@ -152,17 +141,12 @@ async def login(
     response_model=TokenResponse,
     responses=BAD_CREDENTIALS,
 )
-async def token(
-    request: Request,
-    address: CountedAddress,
-    form: Annotated[TokenRequest, Form()],
-    found: ResourcesDep,
-) -> TokenResponse:
+async def token(form: Annotated[TokenRequest, Form()], found: ResourcesDep) -> TokenResponse:
     email = _form_email(form.username)
     sign_in = partial(
         service.check_credentials, found.database, found.passwords, email, form.password
     )
-    issued = await _signed_in(request, found, address, email, sign_in)
+    issued = await _signed_in(found, sign_in)
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
 
 

@@ -119,7 +119,7 @@ class TokenRequest(BaseModel):
         default=None, pattern="^password$", json_schema_extra=never_null
     )
     username: str = PydanticField(description="The account's email.")
-    password: str = PydanticField(json_schema_extra={"format": "password"})
+    password: str = PydanticField(max_length=1024, json_schema_extra={"format": "password"})
     scope: str = ""
     client_id: str | None = PydanticField(default=None, json_schema_extra=never_null)
     client_secret: str | None = PydanticField(default=None, json_schema_extra=_secret)

@@ -22,7 +22,7 @@ from todo_api.auth.schemas import ProfileUpdate, SignupRequest
 from todo_api.auth.tokens import Principal
 from todo_api.kit.columns import utcnow
 from todo_api.kit.database import Database
-from todo_api.kit.errors import EmailTaken, InvalidCredentials, NotFound
+from todo_api.kit.errors import EmailTaken, InvalidCredentials, NotFound, Unauthorized
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -170,6 +170,12 @@ class UserProvisioner:
     comes, or until a process that has not seen the token compares it with
     the stored profile.
 
+    Tokens our own login issued (``Principal.local_account``) are never
+    provisioned from and never change the profile: their account is ours, its
+    profile what sign-up and ``PATCH /api/auth/me`` made it. Their user must
+    exist, so a deleted local account's tokens are refused (401) instead of
+    making a password-less row that would hold its email for ever.
+
     The memory is per process. ``forget`` drops a user (``DELETE
     /api/auth/me`` in this process); another process may still remember a
     user deleted elsewhere and skip the statement. Nothing then breaks: reads
@@ -197,9 +203,13 @@ class UserProvisioner:
         nothing new since last seen; idempotent under races.
 
         Raises:
+            Unauthorized: a token of our own login whose account is gone (401).
             Whatever the database raises (503 or 500 by the error handlers); never
             a unique violation on the email.
         """
+        if principal.local_account:
+            await self._require_local_account(principal.user_id)
+            return
         email, name = principal.email, principal.name
         seen = self._seen.get(principal.user_id)
         if seen is not None:
@@ -209,6 +219,15 @@ class UserProvisioner:
             name = seen[1] if name is None else name
         await self._store(principal)
         self._seen[principal.user_id] = (email, name)
+
+    async def _require_local_account(self, user_id: str) -> None:
+        if user_id in self._seen:
+            return
+        async with self._database.reading() as db:
+            user = await repository.find_user(db, user_id)
+        if user is None:
+            raise Unauthorized()
+        self.remember(user)
 
     async def provision_again(self, principal: Principal) -> None:
         """Forget the principal's user and store it again: its row is gone."""

@@ -49,8 +49,15 @@ LEEWAY_SECONDS = 30
 """Clock leeway for ``exp``, ``nbf`` and ``iat`` (the API contract)."""
 
 MAX_NUMERIC_DATE = 253_402_300_799
-"""9999-12-31T23:59:59Z in Unix seconds: ``exp``, ``iat`` and ``nbf`` beyond it (either
-sign) are not dates; a JSON number such as ``10**400`` would overflow a float."""
+"""9999-12-31T23:59:59Z in Unix seconds: ``exp``, ``iat`` and ``nbf`` after it are not
+dates; a JSON number such as ``10**400`` would overflow a float."""
+
+MIN_NUMERIC_DATE = -62_135_596_800
+"""0001-01-01T00:00:00Z in Unix seconds: the first instant a ``datetime`` holds."""
+
+LOCAL_ACCOUNT_CLAIM = "local_account"
+"""A private claim (RFC 7519 §4.3), ``true`` in the tokens our own login issues: their
+user must exist, so a deleted account's tokens die with it (``UserProvisioner``)."""
 
 MAX_SUB_LENGTH = 64
 """Longest ``sub`` accepted: the length of ``users.id``."""
@@ -88,6 +95,8 @@ class Principal:
     email: str | None
     name: str | None
     expires_at: float
+    local_account: bool = False
+    """Issued by our own login (``LOCAL_ACCOUNT_CLAIM``): never provisioned from."""
 
 
 def issue_access_token(
@@ -95,7 +104,7 @@ def issue_access_token(
 ) -> tuple[str, int]:
     """An HS256 token for a user of our own login.
 
-    Claims: ``sub``, ``iat``, ``exp``, ``email``, ``name``, and ``iss``/``aud``
+    Claims: ``sub``, ``iat``, ``exp``, ``local_account``, ``email``, ``name``, and ``iss``/``aud``
     when ``JWT_ISSUER``/``JWT_AUDIENCE`` are set.
 
     Returns:
@@ -103,7 +112,12 @@ def issue_access_token(
     """
     now = datetime.now(UTC)
     lifetime = timedelta(minutes=settings.access_token_expire_minutes)
-    claims: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + lifetime}
+    claims: dict[str, Any] = {
+        "sub": user_id,
+        "iat": now,
+        "exp": now + lifetime,
+        LOCAL_ACCOUNT_CLAIM: True,
+    }
     if email is not None:
         claims["email"] = email
     if name is not None:
@@ -117,12 +131,12 @@ def issue_access_token(
 
 
 def _is_numeric_date(value: object) -> bool:
-    """A JWT NumericDate (RFC 7519): a JSON number, not a string or a bool, of at
-    most ``MAX_NUMERIC_DATE`` seconds either side of the epoch (so not NaN)."""
+    """A JWT NumericDate (RFC 7519): a JSON number, not a string or a bool, from
+    ``MIN_NUMERIC_DATE`` to ``MAX_NUMERIC_DATE`` (so not NaN, and a ``datetime``)."""
     return (
         isinstance(value, int | float)
         and not isinstance(value, bool)
-        and -MAX_NUMERIC_DATE <= value <= MAX_NUMERIC_DATE
+        and MIN_NUMERIC_DATE <= value <= MAX_NUMERIC_DATE
     )
 
 
@@ -161,6 +175,7 @@ def _principal(claims: dict[str, Any]) -> Principal:
         email=email if email is not None and len(email) <= MAX_EMAIL_LENGTH else None,
         name=name[:MAX_NAME_LENGTH].rstrip() if name is not None else None,
         expires_at=float(claims["exp"]),
+        local_account=claims.get(LOCAL_ACCOUNT_CLAIM) is True,
     )
 
 

@@ -1,10 +1,9 @@
 """Rate limits with the ``limits`` library (the API contract, "Limits").
 
-Auth routes count per client address and per account from that address
-(``RATE_LIMIT_AUTH``); every other limited route counts per user
-(``RATE_LIMIT_API``). Keys are bounded whatever the client sends: an email
-is counted by a digest of it, an IPv6 address by its /64 (one host's share
-of addresses). Counters live
+Auth routes count per client address (``RATE_LIMIT_AUTH``; an IPv6 address
+by its /64, one host's share of addresses, so the key is bounded whatever
+the client sends); every other limited route counts per user
+(``RATE_LIMIT_API``). Counters live
 in memory, or in Redis when ``RATE_LIMIT_STORAGE_URL=redis://...`` so that
 several processes enforce one limit. If the storage fails, requests are
 served (fail open) and the failure is logged.
@@ -16,7 +15,6 @@ and ``RateLimit: "api";r=599;t=42``; a 429 adds ``Retry-After`` (seconds).
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
 import math
@@ -83,27 +81,10 @@ def address_key(host: str) -> str:
     return str(address)
 
 
-def email_key(email: str) -> str:
-    """A fixed-size key for a normalised email: 32 hex digits of its SHA-256.
-
-    A 1 MB email costs a counter the size of any other, and no address is
-    kept in the rate-limit storage.
-    """
-    return hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-@dataclass(frozen=True, slots=True)
-class AddressCount:
-    """An auth attempt counted for its client address (``RateLimiter.limit_auth_address``)."""
-
-    key: str
-    decision: Decision | None
-
-
 class RateLimiter:
     """The service's two policies over one ``limits`` storage: the API rate limit
     (``RATE_LIMIT_API``, per user) and the auth rate limit (``RATE_LIMIT_AUTH``,
-    per client address and per account from that address)."""
+    per client address)."""
 
     def __init__(self, settings: Settings) -> None:
         storage = storage_from_string(async_storage_uri(settings.rate_limit_storage_url))
@@ -132,36 +113,20 @@ class RateLimiter:
         """
         _apply(scope, [await self.hit("api", self.api_limit, user_id)])
 
-    async def limit_auth_address(self, scope: Scope, host: str) -> AddressCount:
-        """Count a login, signup or token request for its client address (``address_key``).
+    async def limit_auth_attempt(self, scope: Scope, host: str) -> None:
+        """Count a signup, login or token request for its client address (``address_key``).
 
         Called before the body is validated, so that what one address may try
-        is bounded however malformed its bodies are.
+        is bounded however invalid its bodies are. Counted by address alone,
+        not by email: a count by email would let anyone lock an owner out of
+        their own login by failing it from elsewhere (OWASP's authentication
+        cheat sheet), and a count by email *and* address can never refuse
+        before the address's own count does.
 
         Raises:
             RateLimited: the address is over ``RATE_LIMIT_AUTH`` (429).
         """
-        key = address_key(host)
-        decision = await self.hit("auth-ip", self.auth_limit, key)
-        _apply(scope, [decision])
-        return AddressCount(key, decision)
-
-    async def limit_auth_account(self, scope: Scope, address: AddressCount, email: str) -> None:
-        """Count the same request for its account from its address.
-
-        Counted per account *and* address, not per account alone: attempts
-        from elsewhere never lock the owner out of their own login (OWASP's
-        authentication cheat sheet), while the address count still bounds
-        what one address tries across accounts. ``email`` must be normalised
-        (``normalise_email``), so that another spelling does not start a
-        fresh count.
-
-        Raises:
-            RateLimited: over ``RATE_LIMIT_AUTH`` (429).
-        """
-        key = f"{address.key} {email_key(email)}"
-        decision = await self.hit("auth-email", self.auth_limit, key)
-        _apply(scope, [address.decision, decision])
+        _apply(scope, [await self.hit("auth-ip", self.auth_limit, address_key(host))])
 
     async def close(self) -> None:
         """Release storage connections (a no-op for memory)."""
