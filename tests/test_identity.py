@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -648,3 +649,22 @@ async def test_a_local_account_deleted_through_another_process_is_401_here(
 
     assert_error(write, 401, "UNAUTHORIZED")
     assert_error(await client.get(ME, headers=alice.headers), 401, "UNAUTHORIZED")
+
+
+async def test_an_older_token_does_not_undo_the_claims_of_a_newer_one(
+    app: FastAPI, client: httpx.AsyncClient, make_user: UserFactory
+) -> None:
+    """Better Auth renamed the user: the old token, still valid and still in use in
+    another tab, does not rename them back."""
+    user = await make_user(email="finn@example.com", name="Finn")
+    secret = app_resources(app).settings.better_auth_secret
+    now = int(time.time())
+
+    def token(name: str, issued_at: int) -> str:
+        claims = {"sub": user.id, "iat": issued_at, "exp": now + 600, "name": name}
+        return jwt.encode(claims, secret, algorithm="HS256")
+
+    old, new = token("Finn", now - 120), token("Finn Renamed", now)
+    names = [(await me(client, each))["name"] for each in (old, new, old, new, old)]
+
+    assert names == ["Finn", "Finn Renamed", "Finn Renamed", "Finn Renamed", "Finn Renamed"]

@@ -51,7 +51,10 @@ def valid_email(value: str) -> str:
 
 NormalisedEmail = Annotated[CleanText, AfterValidator(valid_email)]
 """A signup email: valid, in the form of ``normalise_email``."""
-Name = Annotated[str, Field(min_length=1, max_length=100), BeforeValidator(clean_text)]
+MAX_NAME_LENGTH = 100
+"""Characters of a profile name (the API contract, "Authentication")."""
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH), BeforeValidator(clean_text)]
 """A profile name: the bounds on the ``str``, before the cleaning, so that they count
 characters after stripping and say so ("String should have at most 100 characters";
 after ``CleanText``'s validator Pydantic would count "items")."""

@@ -165,6 +165,9 @@ class UserProvisioner:
     the row gets no email, also when the other user took it between the
     statement's check and its write (the statement is run again without it).
 
+    Claims apply in the order their tokens were issued (``iat``): a token
+    older than the one whose claims were applied last changes nothing, so an
+    old and a new token used side by side do not rewrite the row in turn.
     What a process remembers is compared, not the stored row: a name changed
     by ``PATCH /api/auth/me`` stays until a token with another ``name`` claim
     comes, or until a process that has not seen the token compares it with
@@ -187,12 +190,15 @@ class UserProvisioner:
 
     def __init__(self, database: Database, size: int = 100_000):
         self._database = database
-        self._seen: LRUCache[str, tuple[str | None, str | None]] = LRUCache(maxsize=size)
+        # user id -> (email, name, iat) of the claims last applied
+        self._seen: LRUCache[str, tuple[str | None, str | None, float | None]] = LRUCache(
+            maxsize=size
+        )
 
     def remember(self, user: UserRow) -> None:
         """Mark ``user`` as stored, with its email and name as the claims seen (after
         sign-up or sign-in: the token issued carries them)."""
-        self._seen[user["id"]] = (user["email"], user["name"])
+        self._seen[user["id"]] = (user["email"], user["name"], None)
 
     def forget(self, user_id: str) -> None:
         """Drop ``user_id``: its next request runs the statement again."""
@@ -211,14 +217,18 @@ class UserProvisioner:
             await self._require_local_account(principal.user_id)
             return
         email, name = principal.email, principal.name
+        issued_at = principal.issued_at
         seen = self._seen.get(principal.user_id)
         if seen is not None:
-            if (email is None or email == seen[0]) and (name is None or name == seen[1]):
+            seen_email, seen_name, seen_issued_at = seen
+            if issued_at is not None and seen_issued_at is not None and issued_at < seen_issued_at:
+                return  # an older token than the claims applied: they are out of date
+            if (email is None or email == seen_email) and (name is None or name == seen_name):
                 return
-            email = seen[0] if email is None else email
-            name = seen[1] if name is None else name
+            email = seen_email if email is None else email
+            name = seen_name if name is None else name
         await self._store(principal)
-        self._seen[principal.user_id] = (email, name)
+        self._seen[principal.user_id] = (email, name, issued_at)
 
     async def _require_local_account(self, user_id: str) -> None:
         if user_id in self._seen:

@@ -34,7 +34,7 @@ from cachetools import TLRUCache
 
 from todo_api.auth import repository
 from todo_api.auth.models import better_auth_sessions
-from todo_api.auth.schemas import normalise_email
+from todo_api.auth.schemas import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, normalise_email
 from todo_api.config import Settings
 from todo_api.kit.columns import as_utc
 from todo_api.kit.database import Database
@@ -61,12 +61,6 @@ user must exist, so a deleted account's tokens die with it (``UserProvisioner``)
 
 MAX_SUB_LENGTH = 64
 """Longest ``sub`` accepted: the length of ``users.id``."""
-
-MAX_EMAIL_LENGTH = 320
-"""Longest ``email`` claim kept: the length of ``users.email``."""
-
-MAX_NAME_LENGTH = 100
-"""A ``name`` claim is cut to this: the length of ``users.name``."""
 
 _UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 """Control characters (C0, DEL, C1) and lone surrogates: neither belongs in an id, an
@@ -97,6 +91,8 @@ class Principal:
     expires_at: float
     local_account: bool = False
     """Issued by our own login (``LOCAL_ACCOUNT_CLAIM``): never provisioned from."""
+    issued_at: float | None = None
+    """The ``iat`` claim (Unix seconds), when the token has one."""
 
 
 def issue_access_token(
@@ -176,6 +172,7 @@ def _principal(claims: dict[str, Any]) -> Principal:
         name=name[:MAX_NAME_LENGTH].rstrip() if name is not None else None,
         expires_at=float(claims["exp"]),
         local_account=claims.get(LOCAL_ACCOUNT_CLAIM) is True,
+        issued_at=float(claims["iat"]) if "iat" in claims else None,
     )
 
 
