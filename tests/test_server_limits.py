@@ -265,3 +265,69 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(server: Serve
         waited = _seconds_until_closed(sock, limit=KEEP_ALIVE_TIMEOUT_SECONDS + 4)
 
     assert waited < KEEP_ALIVE_TIMEOUT_SECONDS + 2
+
+
+def _read_responses(sock: socket.socket, count: int, limit: float) -> bytes:
+    """What the server sent until ``count`` status lines arrived, or ``limit`` seconds."""
+    received = b""
+    deadline = time.monotonic() + limit
+    while received.count(b"HTTP/1.1 ") < count and time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except (TimeoutError, OSError):
+            break
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+def test_trailer_fields_are_bounded_and_not_kept(server: Server) -> None:
+    """A chunked body's trailer section that never ends is cut: the connection is
+    closed after about ``MAX_HEADER_BYTES`` of it, and the server does not grow."""
+    rss_before = _rss_mib(server.process.pid)
+    trailer = b"X-Trailer: " + b"t" * 1000 + b"\r\n"
+    started = time.monotonic()
+    sent = 0
+    with socket.create_connection(_address(server), timeout=5) as sock:
+        sock.sendall(
+            b"POST /api/auth/login HTTP/1.1\r\nHost: limits\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n"
+        )
+        try:
+            while sent < 64 * MIB and time.monotonic() - started < 10:
+                sock.sendall(trailer * 64)
+                sent += len(trailer) * 64
+        except OSError:  # reset: the server closed the connection
+            pass
+
+    assert sent < 8 * MIB, f"the server took {sent / MIB:.0f} MiB of trailer fields"
+    assert _rss_mib(server.process.pid) - rss_before < 50
+    assert _health_seconds(server) < PROMPT_SECONDS
+
+
+def test_bytes_after_a_response_get_the_header_deadline(server: Server) -> None:
+    """A stray CRLF stops uvicorn's keep-alive timer; the header deadline closes it."""
+    with socket.create_connection(_address(server), timeout=5) as sock:
+        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: limits\r\n\r\n")
+        assert _read_responses(sock, 1, limit=5).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"\r\n")
+        waited = _seconds_until_closed(sock, limit=READ_TIMEOUT_SECONDS + 4)
+
+    assert waited < READ_TIMEOUT_SECONDS + 2
+
+
+def test_a_pipelined_request_gets_its_own_header_deadline(server: Server) -> None:
+    """The second request starts in the read that ends the first, late in the first's
+    deadline; it is not held to the first's."""
+    pause = READ_TIMEOUT_SECONDS * 0.6
+    with socket.create_connection(_address(server), timeout=5) as sock:
+        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: limits\r\n")
+        time.sleep(pause)
+        sock.sendall(b"\r\nGET /api/health HTTP/1.1\r\n")
+        time.sleep(pause)
+        sock.sendall(b"Host: limits\r\n\r\n")
+        received = _read_responses(sock, 2, limit=5)
+
+    assert received.count(b"HTTP/1.1 200 ") == 2, received[:200]

@@ -20,6 +20,10 @@ logger = logging.getLogger(__name__)
 
 ReadPhase = Literal["idle", "headers", "body"]
 
+CHUNK_FRAMING_BYTES = 32
+"""Bytes of framing allowed per chunk of a chunked body (its size line and CRLFs),
+on top of ``MAX_HEADER_BYTES`` for everything else that is not data."""
+
 HEADERS_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-type: text/plain; charset=utf-8\r\ncontent-length: 31\r\n"
@@ -50,6 +54,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
       arrives for ``READ_TIMEOUT_SECONDS`` (an idle timeout, so that a large
       body on a slow link goes through). While the server itself has paused
       reading (the app has not consumed what it has), the clock waits.
+    - bounds what a chunked body carries besides its data: the chunk
+      framing and the trailer fields together at most ``MAX_HEADER_BYTES``
+      plus a few bytes a chunk, else the connection is closed. Trailer fields
+      are dropped, not kept (ASGI has no request trailers), so they cost no
+      memory however many a client sends.
+    - gives bytes that arrive after a response and before a next request
+      (a stray CRLF, the rest of a body the app did not read) the header
+      deadline, since uvicorn's keep-alive timer stops at any byte.
 
     It follows the request through httptools' parser callbacks, calling
     uvicorn's for everything else, and uses only their public names and
@@ -66,6 +78,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0  # bytes read of the current request's line and headers
         self._read_timer: asyncio.TimerHandle | None = None
         self._timed_phase: ReadPhase | None = None
+        self._body_phase_bytes = 0  # bytes read while in the body: data, framing, trailers
+        self._body_data_bytes = 0  # of which data (``on_body``)
+        self._chunks = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -85,16 +100,38 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.write(HEADERS_TOO_LARGE)
                 self.transport.close()
                 return
+        if phase == "body" and begun == 0:  # all of this read is the request's body
+            self._body_phase_bytes += len(data)
+            framing = self._body_phase_bytes - self._body_data_bytes
+            if framing > self._max_header_bytes + CHUNK_FRAMING_BYTES * self._chunks:
+                self._stop_read_timer()
+                self.transport.abort()
+                return
         self._watch_reading()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._stop_read_timer()  # each request its own header deadline (pipelining)
         self._phase, self._header_bytes = "headers", 0
         self._requests_begun += 1
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._phase == "body":  # a trailer field: not kept
+            return
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._phase = "body"
+        self._body_phase_bytes = self._body_data_bytes = self._chunks = 0
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._body_data_bytes += len(body)
+        super().on_body(body)
+
+    def on_chunk_header(self) -> None:
+        """httptools calls this, when defined, at each chunk of a chunked body."""
+        self._chunks += 1
 
     def on_message_complete(self) -> None:
         self._phase = "idle"
@@ -110,8 +147,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._start_read_timer("headers")
         elif self._phase == "body":  # an idle timeout: restarted by every read
             self._start_read_timer("body")
+        elif self._between_requests_without_timer():
+            if self._timed_phase != "headers":
+                self._start_read_timer("headers")
         else:  # request read; between requests uvicorn's keep-alive timeout applies
             self._stop_read_timer()
+
+    def _between_requests_without_timer(self) -> bool:
+        """The response is sent and uvicorn's keep-alive timer is off: bytes came that
+        are not yet a request (uvicorn stops its timer at any byte)."""
+        cycle = self.cycle
+        return (
+            self.timeout_keep_alive_task is None and cycle is not None and cycle.response_complete
+        )
 
     def _start_read_timer(self, phase: ReadPhase) -> None:
         self._stop_read_timer()
