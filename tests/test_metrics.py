@@ -71,6 +71,7 @@ async def test_requests_are_counted_by_route_template_and_status(
         assert head.status_code == 200
         assert (await client.get("/no/such/path/12345")).status_code == 404
         assert (await client.request("BREW", "/api/health")).status_code == 405
+        assert (await client.get("/openapi.json")).status_code == 200
 
         response = await client.get("/metrics")
         assert response.status_code == 200
@@ -86,6 +87,8 @@ async def test_requests_are_counted_by_route_template_and_status(
     assert value(found_samples, requests, method="GET", route=TASK_ROUTE, status="404") == 1
     assert value(found_samples, requests, method="GET", route="<unmatched>", status="404") == 1
     assert value(found_samples, requests, method="OTHER", route="/api/health", status="405") == 1
+    # Starlette's own routes (the document, the docs' files) by their template too.
+    assert value(found_samples, requests, method="GET", route="/openapi.json", status="200") == 1
     # Templates only: no id from a URL, no raw path.
     for raw in (alice.id, f"/tasks/{task['id']}", "/no/such/path", "BREW"):
         assert raw not in response.text

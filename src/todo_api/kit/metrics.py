@@ -57,13 +57,14 @@ from sqlalchemy.pool import QueuePool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo_api.kit.database import Database
+from todo_api.kit.middleware import route_template
 
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus-client's variable: where the processes of one run write their values.
 The library reads it when it is imported, so it is set before any worker starts."""
 
 UNMATCHED = "<unmatched>"
-"""The ``route`` of a request that no route matched (404, a CORS preflight)."""
+"""The ``route`` of a request that no route or mount matched (404, a CORS preflight)."""
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """Methods counted by name; any other is ``OTHER``, so a client cannot add series."""
@@ -71,9 +72,9 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Upper bounds of the latency histogram, in seconds.
 
-A request here takes 1 to 10 ms (docs/benchmarks.md), so the buckets start at
-1 ms, where prometheus-client's default starts at 5 ms; they end at 10 s, the
-pool timeout, after which a request waiting for a connection is a 503.
+A request here takes milliseconds (docs/benchmarks.md), so the buckets start
+at 1 ms, where prometheus-client's default starts at 5 ms; they end at 10 s,
+the pool timeout, after which a request waiting for a connection is a 503.
 """
 
 
@@ -137,8 +138,7 @@ class Metrics:
         The labels' children are looked up once per (method, route, status)
         and kept, so a request costs a tuple, a dictionary lookup, the
         counter, the histogram and, with several processes, a look at the
-        pool (about 2.4 % of a get's instructions with one process, 3.8 % with
-        several: docs/benchmarks.md, "Metrics").
+        pool (its cost: docs/benchmarks.md, "Metrics").
         """
         key = (method if method in METHODS else "OTHER", route, status)
         children = self._children.get(key)
@@ -194,6 +194,7 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        root_path = scope.get("root_path", "")  # before a mount extends it
 
         async def send_recording(message: Message) -> None:
             nonlocal status
@@ -204,7 +205,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_recording)
         finally:
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            route = route_template(scope, root_path) or UNMATCHED
             self.metrics.record(scope["method"], route, status, time.perf_counter() - started)
 
 

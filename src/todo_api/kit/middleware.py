@@ -77,7 +77,12 @@ class HeadAsGetMiddleware(ASGIMiddleware):
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, send_without_body)
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, send_without_body)
+        finally:
+            if "route" in as_get:  # for the access log: the route that served it
+                scope["route"] = as_get["route"]
 
 
 class BodyLimitMiddleware:
@@ -229,7 +234,7 @@ class AccessLogMiddleware(ASGIMiddleware):
             await self.app(scope, receive, send_recording)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            route = self.route_template(scope, root_path)
+            route = route_template(scope, root_path)
             access_logger.info(
                 "%s %s %d %.2f ms",
                 scope["method"],
@@ -244,38 +249,6 @@ class AccessLogMiddleware(ASGIMiddleware):
                     "user_id": scope.get("state", {}).get("user_id"),
                 },
             )
-
-    @staticmethod
-    def route_template(scope: Scope, root_path: str) -> str | None:
-        """The path template of the route or mount that served the request, or ``None``.
-
-        FastAPI names its own routes in ``scope["route"]``. It does not for
-        Starlette's routes and mounts (``/openapi.json``, the docs' static
-        files), nor can it for a ``HEAD`` that ``HeadAsGetMiddleware`` passed on
-        in a copy of the scope; those are matched again here against the
-        app's routes, in the router's order (a full match first, then a match
-        of the path alone), with the request's original ``root_path``. A
-        mount's template ends in ``/{path}``.
-        """
-        route = scope.get("route")
-        if route is None:
-            request = {
-                "type": "http",
-                "path": scope["path"],
-                "root_path": root_path,
-                "method": scope["method"],
-            }
-            partial = None
-            for candidate in getattr(scope.get("app"), "routes", ()):
-                match, _ = candidate.matches(request)
-                if match is Match.FULL:
-                    route = candidate
-                    break
-                if match is Match.PARTIAL and partial is None:
-                    partial = candidate
-            route = route or partial
-        template = getattr(route, "path_format", None)
-        return template if isinstance(template, str) else None
 
 
 class UnhandledErrorMiddleware(ASGIMiddleware):
@@ -316,3 +289,35 @@ class UnhandledErrorMiddleware(ASGIMiddleware):
                 logger.exception("unhandled error on %s %r", scope["method"], scope["path"])
                 response = error_response(InternalError())
             await response(scope, receive, send)
+
+
+def route_template(scope: Scope, root_path: str) -> str | None:
+    """The path template of the route or mount that served the request, or ``None``.
+
+    FastAPI names its own routes in ``scope["route"]``. It does not for
+    Starlette's routes and mounts (``/openapi.json``, the docs' static
+    files), nor can it for a ``HEAD`` that ``HeadAsGetMiddleware`` passed on
+    in a copy of the scope; those are matched again here against the
+    app's routes, in the router's order (a full match first, then a match
+    of the path alone), with the request's original ``root_path``. A
+    mount's template ends in ``/{path}``.
+    """
+    route = scope.get("route")
+    if route is None:
+        request = {
+            "type": "http",
+            "path": scope["path"],
+            "root_path": root_path,
+            "method": scope["method"],
+        }
+        partial = None
+        for candidate in getattr(scope.get("app"), "routes", ()):
+            match, _ = candidate.matches(request)
+            if match is Match.FULL:
+                route = candidate
+                break
+            if match is Match.PARTIAL and partial is None:
+                partial = candidate
+        route = route or partial
+    template = getattr(route, "path_format", None)
+    return template if isinstance(template, str) else None

@@ -171,9 +171,11 @@ class JSONRequest(Request):
     Starlette's ``json.loads`` takes lone surrogates (``"\\ud800"``), which no
     database stores, and recurses with the nesting until Python's recursion
     limit. pydantic-core's parser (jiter) refuses both: lone surrogates, and
-    nesting deeper than its limit (a few hundred levels, far beyond any body of
-    the contract). Its error is raised as ``json.JSONDecodeError``, which
-    FastAPI reports as ``json_invalid`` (422 ``field_errors.body``).
+    nesting deeper than its limit (about 200 levels, far beyond any body of
+    the contract). It also refuses a leading UTF-8 byte order mark, which
+    RFC 8259 §8.1 forbids senders to add (``json.loads`` skipped it). Its
+    error is raised as ``json.JSONDecodeError``, which FastAPI reports as
+    ``json_invalid`` (422 ``field_errors.body``).
     """
 
     async def json(self) -> Any:
