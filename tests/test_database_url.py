@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from typing import Any
 
 import httpx
@@ -211,6 +212,17 @@ def test_libpq_parameters_asyncpg_reads_from_a_dsn_reach_it_as_one() -> None:
     assert not target.url.query
 
 
+def test_sslrootcert_system_trusts_the_system_cas_with_full_verification() -> None:
+    """libpq 16's ``sslrootcert=system``: asyncpg would read it as a file name, so it
+    becomes a default TLS context (system CAs, certificate and host name checked)."""
+    for query in ("sslrootcert=system", "sslmode=verify-full&sslrootcert=system"):
+        target = normalise_database_url(f"postgresql://u@db.example.com/db?{query}")
+        context = target.connect_args["ssl"]
+        assert isinstance(context, ssl.SSLContext)
+        assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+        assert "dsn" not in target.connect_args
+
+
 def test_sqlalchemy_parameters_stay_in_the_url() -> None:
     target = normalise_database_url(
         "postgresql://u@/db?host=/var/run/postgresql&prepared_statement_cache_size=50"
@@ -253,6 +265,9 @@ def test_channel_binding_require_is_said_not_dropped(neon: DatabaseTarget) -> No
         ("statement_cache_size=0", "statement_cache_size"),
         ("pool_size=5", "pool_size"),
         ("search_path=app", "search_path"),
+        ("target_session_attrs=bogus", "target_session_attrs"),
+        ("sslnegotiation=bogus", "sslnegotiation"),
+        ("sslmode=require&sslrootcert=system", "sslrootcert"),
     ],
 )
 def test_a_parameter_that_cannot_be_honoured_stops_start_up(query: str, named: str) -> None:

@@ -12,6 +12,7 @@ asyncpg dialect documents for PgBouncer.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -48,6 +49,20 @@ host, user and database that SQLAlchemy passes as arguments (which take preceden
 SQLALCHEMY_PARAMS = frozenset({"host", "prepared_statement_cache_size"})
 """Query parameters SQLAlchemy's asyncpg dialect reads itself: ``host`` (a Unix
 socket directory, or several hosts) and its statement cache size."""
+
+DSN_PARAM_VALUES = {
+    "target_session_attrs": (
+        "any",
+        "read-write",
+        "read-only",
+        "primary",
+        "standby",
+        "prefer-standby",
+    ),
+    "sslnegotiation": ("postgres", "direct"),
+}
+"""The values libpq (and asyncpg) take for those of ``ASYNCPG_DSN_PARAMS`` that are a
+choice: anything else stops start-up instead of failing the first connection."""
 
 NEON_OPTION_NAMES = ("endpoint", "project")
 """Neon's routing options inside ``options`` (``project`` is its older name)."""
@@ -114,6 +129,7 @@ def normalise_database_url(raw: str, *, connect_timeout: float = 5.0) -> Databas
     dsn_params: dict[str, str] = {}
     warnings: list[str] = []
     kept: dict[str, str] = {}
+    system_trust = False
     for name, value in query.items():
         if name in ("sslmode", "ssl"):  # libpq's name, asyncpg's name
             connect_args["ssl"] = _one_of(name, value, SSL_MODES)
@@ -129,7 +145,11 @@ def normalise_database_url(raw: str, *, connect_timeout: float = 5.0) -> Databas
             server_settings["application_name"] = value
         elif name == "connect_timeout":
             connect_args["timeout"] = _seconds(name, value)
+        elif name == "sslrootcert" and value == "system":
+            system_trust = True
         elif name in ASYNCPG_DSN_PARAMS:
+            if name in DSN_PARAM_VALUES:
+                _one_of(name, value, DSN_PARAM_VALUES[name])
             dsn_params[name] = value
         elif name in SQLALCHEMY_PARAMS:
             kept[name] = value
@@ -138,6 +158,10 @@ def normalise_database_url(raw: str, *, connect_timeout: float = 5.0) -> Databas
                 f"query parameter {name!r} is not supported by the asyncpg driver "
                 "(docs/operations.md, 'DATABASE_URL query parameters')"
             )
+    if system_trust:  # libpq 16: the system's CAs, and sslmode verify-full
+        if connect_args.get("ssl", "verify-full") != "verify-full":
+            raise DatabaseUrlError("query parameter sslrootcert=system needs sslmode=verify-full")
+        connect_args["ssl"] = ssl.create_default_context()
     if server_settings:
         connect_args["server_settings"] = server_settings
     if dsn_params:
