@@ -18,7 +18,6 @@ from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordBearer
 from fastapi.security.base import SecurityBase
 
-from todo_api.auth.repository import is_foreign_key_violation
 from todo_api.auth.tokens import Principal
 from todo_api.kit.errors import (
     Forbidden,
@@ -26,6 +25,7 @@ from todo_api.kit.errors import (
     ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
+    is_foreign_key_violation,
 )
 from todo_api.kit.routing import JSONRoute
 from todo_api.resources import resources

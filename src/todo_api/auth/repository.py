@@ -12,7 +12,6 @@ from typing import Any, TypedDict, cast
 
 from sqlalchemy import String, Table, bindparam, case, delete, exists, null, or_, select, update
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 
 from todo_api.auth.models import USERS
 from todo_api.kit.database import Statements
@@ -149,7 +148,7 @@ async def provision_user(
     Raises:
         asyncpg.UniqueViolationError, sqlalchemy.exc.IntegrityError: another user
             took the email between the statement's check and its write (tell it
-            with ``is_unique_violation``).
+            with ``kit.errors.is_unique_violation``).
     """
     parameters = {"user_id": user_id, "email": email, "name": name, "now": now}
     await db.execute(_provision_user(db.dialect), parameters)
@@ -158,31 +157,6 @@ async def provision_user(
 async def delete_user(db: Statements, user_id: str) -> None:
     """Delete the user and, by cascade, everything they own."""
     await db.execute(_DELETE_USER, {"user_id": user_id})
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a database error: asyncpg's ``sqlstate``, or SQLite's extended
-    result code mapped to the two states told apart here."""
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        exc = exc.orig
-    sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str):
-        return sqlstate
-    return {
-        "SQLITE_CONSTRAINT_FOREIGNKEY": "23503",
-        "SQLITE_CONSTRAINT_UNIQUE": "23505",
-    }.get(getattr(exc, "sqlite_errorname", ""))
-
-
-def is_unique_violation(exc: BaseException) -> bool:
-    """Whether ``exc`` is a unique constraint violation, on either database."""
-    return _sqlstate(exc) == "23505"
-
-
-def is_foreign_key_violation(exc: BaseException) -> bool:
-    """Whether ``exc`` is a foreign key violation, on either database (a row written
-    for a user whose ``users`` row is gone)."""
-    return _sqlstate(exc) == "23503"
 
 
 async def set_password_hash(db: Statements, user_id: str, password_hash: str) -> None:

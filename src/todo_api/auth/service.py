@@ -22,7 +22,13 @@ from todo_api.auth.schemas import ProfileUpdate, SignupRequest
 from todo_api.auth.tokens import Principal
 from todo_api.kit.columns import utcnow
 from todo_api.kit.database import Database
-from todo_api.kit.errors import EmailTaken, InvalidCredentials, NotFound, Unauthorized
+from todo_api.kit.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    NotFound,
+    Unauthorized,
+    is_unique_violation,
+)
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -251,7 +257,7 @@ class UserProvisioner:
                     db, principal.user_id, principal.email, principal.name, utcnow()
                 )
         except Exception as exc:
-            if principal.email is None or not repository.is_unique_violation(exc):
+            if principal.email is None or not is_unique_violation(exc):
                 raise
             # Another user took the email after the statement looked: store without it.
             async with self._database.atomic_write() as db:

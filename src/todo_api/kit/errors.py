@@ -275,6 +275,31 @@ _UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
 """Too many connections; admin shutdown, crash shutdown, cannot connect now."""
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error: asyncpg's ``sqlstate``, or SQLite's extended
+    result code mapped to the two states told apart here."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate
+    return {
+        "SQLITE_CONSTRAINT_FOREIGNKEY": "23503",
+        "SQLITE_CONSTRAINT_UNIQUE": "23505",
+    }.get(getattr(exc, "sqlite_errorname", ""))
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether ``exc`` is a unique constraint violation, on either database."""
+    return _sqlstate(exc) == "23505"
+
+
+def is_foreign_key_violation(exc: BaseException) -> bool:
+    """Whether ``exc`` is a foreign key violation, on either database (a row written
+    for a user whose ``users`` row is gone)."""
+    return _sqlstate(exc) == "23503"
+
+
 MAX_REPORTED_ERRORS = 20
 """Validation errors a 422 lists; the rest are counted in ``detail``."""
 
