@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import SECRET
-from tests.processes import ROOT, STARTUP_TIMEOUT_SECONDS, free_port, todo_api_server
+from tests.processes import STARTUP_TIMEOUT_SECONDS, todo_api_server
 
 pytestmark = pytest.mark.slow
 
@@ -106,41 +103,21 @@ def test_ready_is_logged_once_the_port_takes_connections(tmp_path: Path, workers
     """The "ready" line comes after uvicorn listens (one process) or after every
     worker has started (``--workers N``), and a request sent the moment it
     appears is served at the first try."""
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    env = {
-        **os.environ,
-        **_env(tmp_path, LOG_FORMAT="json"),
-        "ENVIRONMENT": "test",
-        "PORT": str(port),
-    }
-    executable = Path(sys.executable).with_name("todo-api")
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(executable), "serve", "--host", "127.0.0.1", "--workers", str(workers)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    env = _env(tmp_path, LOG_FORMAT="json")
+    with todo_api_server(env, workers=workers, wait_for_health=False) as server:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not any(
             _is_ready_line(json.loads(line))
-            for line in log_path.read_text().splitlines()
+            for line in server.log().splitlines()
             if line.startswith("{")
         ):
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
+            assert server.process.poll() is None, server.log()
+            assert time.monotonic() < deadline, server.log()
             time.sleep(0.05)
-        response = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
+        response = httpx.get(f"{server.url}/api/health", timeout=5)
         assert response.status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
-    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in server.log().splitlines() if line.strip()]
     messages = [r["message"] for r in records]
     (ready_at,) = [i for i, r in enumerate(records) if _is_ready_line(r)]
     running_at = next(i for i, m in enumerate(messages) if m.startswith("Uvicorn running on"))

@@ -157,12 +157,11 @@ class AuthenticatedRoute(JSONRoute):
 
 
 async def _provision_again(request: Request) -> None:
-    """Forget the caller's user and authenticate again, which stores it anew."""
-    found = resources(request)
-    user_id = request.scope.get("state", {}).get("user_id")
-    if user_id is not None:
-        found.provisioner.forget(user_id)
-        logger.info(
-            "user %s was gone (deleted through another process); provisioned again", user_id
-        )
-    await user_guard.authorize(request)
+    """Store the caller's user anew (``UserProvisioner.provision_again``).
+
+    Raises:
+        Unauthorized: the caller's token is our own login's, whose account is gone (401).
+    """
+    principal = await user_guard.authorize(request)  # the caller (their token is cached)
+    logger.info("user %s was gone (deleted through another process)", principal.user_id)
+    await resources(request).provisioner.provision_again(principal)

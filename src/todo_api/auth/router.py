@@ -16,7 +16,6 @@ from todo_api.auth import service
 from todo_api.auth.dependencies import AuthenticatedRoute, CurrentPrincipal
 from todo_api.auth.repository import UserRow
 from todo_api.auth.schemas import (
-    MAX_EMAIL_LENGTH,
     LoginRequest,
     ProfileUpdate,
     SignupRequest,
@@ -26,12 +25,10 @@ from todo_api.auth.schemas import (
     UserEnvelope,
     UserToken,
     UserTokenEnvelope,
-    normalise_email,
 )
 from todo_api.auth.tokens import issue_access_token
-from todo_api.kit.errors import ValidationFailed, error_doc
+from todo_api.kit.errors import error_doc
 from todo_api.kit.routing import JSONRoute
-from todo_api.kit.text import forbidden_character
 from todo_api.resources import Resources, resources
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -142,25 +139,11 @@ async def login(body: LoginRequest, found: ResourcesDep) -> UserTokenEnvelope:
     responses=BAD_CREDENTIALS,
 )
 async def token(form: Annotated[TokenRequest, Form()], found: ResourcesDep) -> TokenResponse:
-    email = _form_email(form.username)
     sign_in = partial(
-        service.check_credentials, found.database, found.passwords, email, form.password
+        service.check_credentials, found.database, found.passwords, form.username, form.password
     )
     issued = await _signed_in(found, sign_in)
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
-
-
-def _form_email(username: str) -> str:
-    """The token form's ``username`` as a normalised email, under the rules of
-    ``LoginRequest.email``.
-
-    Raises:
-        ValidationFailed: longer than an email may be, or holding a forbidden
-            character (422 ``field_errors.username``).
-    """
-    if len(username) > MAX_EMAIL_LENGTH or forbidden_character(username):
-        raise ValidationFailed(field_errors={"username": ["Not an email address"]})
-    return normalise_email(username)
 
 
 @me_router.get(

@@ -49,6 +49,10 @@ def valid_email(value: str) -> str:
     return normalised
 
 
+LoginEmail = Annotated[CleanText, AfterValidator(normalise_email)]
+"""The email of a login or token request: clean text, in the form of ``normalise_email``,
+not validated as an address (a malformed one is a plain ``INVALID_CREDENTIALS``)."""
+
 NormalisedEmail = Annotated[CleanText, AfterValidator(valid_email)]
 """A signup email: valid, in the form of ``normalise_email``."""
 MAX_NAME_LENGTH = 100
@@ -89,7 +93,7 @@ class LoginRequest(RequestBody):
     malformed one is a plain ``INVALID_CREDENTIALS`` like any unknown one.
     """
 
-    email: Annotated[CleanText, AfterValidator(normalise_email)] = Field(
+    email: LoginEmail = Field(
         min_length=1, max_length=MAX_EMAIL_LENGTH, schema_extra={"examples": ["ada@example.com"]}
     )
     password: str = Field(
@@ -121,7 +125,9 @@ class TokenRequest(BaseModel):
     grant_type: str | None = PydanticField(
         default=None, pattern="^password$", json_schema_extra=never_null
     )
-    username: str = PydanticField(description="The account's email.")
+    username: LoginEmail = PydanticField(
+        max_length=MAX_EMAIL_LENGTH, description="The account's email."
+    )
     password: str = PydanticField(max_length=1024, json_schema_extra={"format": "password"})
     scope: str = ""
     client_id: str | None = PydanticField(default=None, json_schema_extra=never_null)

@@ -36,7 +36,6 @@ import atexit
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -54,10 +53,10 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from sqlalchemy.pool import QueuePool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from todo_api.kit.database import Database
-from todo_api.kit.middleware import route_template
+from todo_api.kit.middleware import ResponseObserver, route_template
 
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus-client's variable: where the processes of one run write their values.
@@ -175,7 +174,7 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(ResponseObserver):
     """Records every HTTP request's method, route template, status and duration
     after its response (``Metrics.record``).
 
@@ -185,28 +184,12 @@ class MetricsMiddleware:
     """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        root_path = scope.get("root_path", "")  # before a mount extends it
-
-        async def send_recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_recording)
-        finally:
-            route = route_template(scope, root_path) or UNMATCHED
-            self.metrics.record(scope["method"], route, status, time.perf_counter() - started)
+    def observe(self, scope: Scope, root_path: str, status: int, seconds: float) -> None:
+        route = route_template(scope, root_path) or UNMATCHED
+        self.metrics.record(scope["method"], route, status, seconds)
 
 
 def install_metrics(app: FastAPI, database: Database) -> Metrics:

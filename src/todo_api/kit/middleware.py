@@ -205,24 +205,29 @@ class ResponseHeadersMiddleware(ASGIMiddleware):
         return headers
 
 
-class AccessLogMiddleware(ASGIMiddleware):
-    """One log record per request: method, route template, status, duration, user id.
+class ResponseObserver(ASGIMiddleware):
+    """Serves the request, then reports its status and duration to ``observe``.
 
-    The route template (``/api/{user_id}/tasks``), never the raw path, so that
-    logs group by route and carry no ids from the URL; never headers or bodies,
-    so no token or password reaches a log. The message ends with the duration
-    in milliseconds, for the text format; the JSON format also has it as
-    ``duration_ms``. ``user_id`` is what the auth dependency stored in
-    ``scope["state"]``. A path no route or mount serves is ``<no route>``.
+    The base of the access log and the metrics. ``observe`` runs after the
+    response was sent, or after the exception that ended the request (then
+    the status is 500 unless a response had started). ``root_path`` is the
+    request's from before a mount extended it, for ``route_template``.
     """
 
+    def observes(self, scope: Scope) -> bool:
+        """Whether to observe this request (default: every HTTP request)."""
+        return bool(scope["type"] == "http")
+
+    def observe(self, scope: Scope, root_path: str, status: int, seconds: float) -> None:
+        raise NotImplementedError
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not access_logger.isEnabledFor(logging.INFO):
-            await self.app(scope, receive, send)  # LOG_LEVEL above info: nothing to record
+        if not self.observes(scope):
+            await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         status = 500
-        root_path = scope.get("root_path", "")  # before a mount extends it
+        root_path = scope.get("root_path", "")
 
         async def send_recording(message: Message) -> None:
             nonlocal status
@@ -233,22 +238,41 @@ class AccessLogMiddleware(ASGIMiddleware):
         try:
             await self.app(scope, receive, send_recording)
         finally:
-            duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            route = route_template(scope, root_path)
-            access_logger.info(
-                "%s %s %d %.2f ms",
-                scope["method"],
-                route or "<no route>",
-                status,
-                duration_ms,
-                extra={
-                    "method": scope["method"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "user_id": scope.get("state", {}).get("user_id"),
-                },
-            )
+            self.observe(scope, root_path, status, time.perf_counter() - started)
+
+
+class AccessLogMiddleware(ResponseObserver):
+    """One log record per request: method, route template, status, duration, user id.
+
+    The route template (``/api/{user_id}/tasks``), never the raw path, so that
+    logs group by route and carry no ids from the URL; never headers or bodies,
+    so no token or password reaches a log. The message ends with the duration
+    in milliseconds, for the text format; the JSON format also has it as
+    ``duration_ms``. ``user_id`` is what the auth dependency stored in
+    ``scope["state"]``. A path no route or mount serves is ``<no route>``.
+    """
+
+    def observes(self, scope: Scope) -> bool:
+        # LOG_LEVEL above info: nothing to record
+        return scope["type"] == "http" and access_logger.isEnabledFor(logging.INFO)
+
+    def observe(self, scope: Scope, root_path: str, status: int, seconds: float) -> None:
+        duration_ms = round(seconds * 1000, 2)
+        route = route_template(scope, root_path)
+        access_logger.info(
+            "%s %s %d %.2f ms",
+            scope["method"],
+            route or "<no route>",
+            status,
+            duration_ms,
+            extra={
+                "method": scope["method"],
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+                "user_id": scope.get("state", {}).get("user_id"),
+            },
+        )
 
 
 class UnhandledErrorMiddleware(ASGIMiddleware):

@@ -91,18 +91,10 @@ def distinct_tags_first(tags: object) -> object:
     return list(distinct.values())
 
 
-def normalise_tags(tags: list[str] | None) -> list[str]:
-    """Lower-case and de-duplicate, keeping the order of first appearance.
-
-    Raises:
-        ValueError: more than ``MAX_TAGS`` distinct tags remain.
-    """
-    seen: dict[str, None] = {}
-    for tag in tags or []:
-        seen.setdefault(tag.lower(), None)
-    if len(seen) > MAX_TAGS:
-        raise ValueError(f"at most {MAX_TAGS} distinct tags")
-    return list(seen)
+Tags = Annotated[list[TagName], BeforeValidator(distinct_tags_first)]
+"""At most ``MAX_TAGS`` distinct tags, each stripped and lower-cased, in the order of
+first appearance: counted before the items are validated (``distinct_tags_first``),
+then each item cleaned (``clean_tag``)."""
 
 
 class TaskBase(RequestBody):
@@ -119,16 +111,11 @@ class TaskBase(RequestBody):
     due_date: UTCInput | None = Field(
         default=None, schema_extra={"examples": ["2026-11-21T09:00:00Z"]}
     )
-    tags: Annotated[list[TagName], BeforeValidator(distinct_tags_first)] = Field(
+    tags: Tags = Field(
         default_factory=list,
         description="Default: `[]`.",
         schema_extra={"examples": [["home", "errands"]]},
     )
-
-    @field_validator("tags", mode="after")
-    @classmethod
-    def _normalise_tags(cls, tags: list[str]) -> list[str]:
-        return normalise_tags(tags)
 
 
 class TaskCreate(TaskBase):
@@ -154,9 +141,7 @@ class TaskUpdate(RequestBody):
     )
     priority: Priority | None = Field(default=None, schema_extra={"json_schema_extra": never_null})
     due_date: UTCInput | None = None
-    tags: Annotated[list[TagName], BeforeValidator(distinct_tags_first)] | None = Field(
-        default=None, schema_extra={"json_schema_extra": never_null}
-    )
+    tags: Tags | None = Field(default=None, schema_extra={"json_schema_extra": never_null})
 
     @field_validator("title", "completed", "priority", "tags", mode="before")
     @classmethod
@@ -164,11 +149,6 @@ class TaskUpdate(RequestBody):
         if value is None:
             raise ValueError("may not be null")
         return value
-
-    @field_validator("tags", mode="after")
-    @classmethod
-    def _normalise_tags(cls, tags: list[str] | None) -> list[str]:
-        return normalise_tags(tags)
 
 
 class CompleteRequest(RequestBody):
