@@ -69,7 +69,9 @@ export class TodoClient {
   async listTasks(userId: string, filters: TaskFilters = {}): Promise<TaskPage> {
     const query = new URLSearchParams();
     for (const [name, value] of Object.entries(filters)) {
-      if (value !== undefined && value !== null) query.set(name, String(value));
+      if (value === undefined || value === null) continue;
+      // A repeated parameter (`tag`) is sent once per value.
+      for (const each of Array.isArray(value) ? value : [value]) query.append(name, String(each));
     }
     const response = await this.send("GET", `${this.path(TASKS, userId)}?${query}`);
     const page: Listed["content"]["application/json"] = await response.json();
@@ -178,7 +180,7 @@ export async function example(client: TodoClient, userId: string): Promise<void>
     const page = await client.listTasks(userId, {
       status: "pending",
       priority: "high",
-      tag: "home",
+      tag: ["home", "errands"],
       sort: "due_date",
       order: "asc",
       page_size: 50,

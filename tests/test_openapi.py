@@ -93,6 +93,14 @@ async def test_document_describes_the_api(document: dict[str, Any]) -> None:
         ("patch", "/api/{user_id}/tasks/{task_id}"),
         ("delete", "/api/{user_id}/tasks/{task_id}"),
         ("patch", "/api/{user_id}/tasks/{task_id}/complete"),
+        ("post", "/api/{user_id}/tasks/{task_id}/move"),
+        ("get", "/api/{user_id}/lists"),
+        ("post", "/api/{user_id}/lists"),
+        ("get", "/api/{user_id}/lists/{list_id}"),
+        ("patch", "/api/{user_id}/lists/{list_id}"),
+        ("delete", "/api/{user_id}/lists/{list_id}"),
+        ("post", "/api/{user_id}/lists/{list_id}/move"),
+        ("get", "/api/{user_id}/tags"),
     }
     assert {(method, path) for method, path, _ in operations(document)} == expected
 
@@ -284,20 +292,24 @@ async def test_public_operations_document_their_errors(document: dict[str, Any])
     assert "503" in paths["/api/health"]["get"]["responses"]
 
 
-async def test_task_operations_document_403_404_and_412(document: dict[str, Any]) -> None:
-    task_operations = [
+async def test_task_and_list_operations_document_403_404_409_and_412(
+    document: dict[str, Any],
+) -> None:
+    user_operations = [
         (method, path, operation)
         for method, path, operation in operations(document)
-        if path.startswith("/api/{user_id}/tasks")
+        if path.startswith(("/api/{user_id}/tasks", "/api/{user_id}/lists"))
     ]
-    assert len(task_operations) == 7
-    for method, path, operation in task_operations:
+    assert len(user_operations) == 8 + 6
+    for method, path, operation in user_operations:
         where = f"{method.upper()} {path}"
         assert_error_response(operation, "403", where)
-        if "{task_id}" in path:
+        if "{task_id}" in path or "{list_id}" in path:
             assert_error_response(operation, "404", where)
-        if method in {"put", "patch", "delete"}:
+        if method in {"put", "patch", "delete"} or path.endswith("/move"):
             assert_error_response(operation, "412", where)
+    deleting_a_list = document["paths"]["/api/{user_id}/lists/{list_id}"]["delete"]
+    assert_error_response(deleting_a_list, "409", "DELETE /api/{user_id}/lists/{list_id}")
 
 
 async def test_path_parameters_come_in_the_order_of_the_path(document: dict[str, Any]) -> None:
@@ -318,11 +330,13 @@ async def test_conditional_headers_are_documented_where_they_are_honoured(
         headers = {
             p["name"].lower() for p in operation.get("parameters", []) if p["in"] == "header"
         }
-        task_route = path.startswith("/api/{user_id}/tasks/{task_id}")
+        one_resource = path.startswith(
+            ("/api/{user_id}/tasks/{task_id}", "/api/{user_id}/lists/{list_id}")
+        )
         expected = set()
-        if task_route and method in {"put", "patch", "delete"}:
+        if one_resource and (method in {"put", "patch", "delete"} or path.endswith("/move")):
             expected = {"if-match"}
-        if task_route and method == "get":
+        if one_resource and method == "get":
             expected = {"if-none-match"}
         assert headers == expected, f"{method.upper()} {path}: {headers}"
 
@@ -338,7 +352,8 @@ async def test_list_documents_each_query_parameter(document: dict[str, Any]) -> 
     assert in_query["status"]["schema"]["enum"] == ["all", "pending", "completed"]
     assert in_query["status"]["schema"]["default"] == "all"
     assert in_query["page_size"]["schema"]["maximum"] == 100
-    assert in_query["tag"]["description"] == "Tasks carrying this tag."
+    assert in_query["tag"]["description"].startswith("Tasks carrying this tag;")
+    assert in_query["tag"]["schema"]["maxItems"] == 10
     assert "$ref" not in str(in_query)
 
 

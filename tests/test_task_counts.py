@@ -303,11 +303,14 @@ COUNTS = (
 NOW = datetime(2026, 11, 21, tzinfo=UTC).isoformat()
 
 
-def insert_task(user_id: str, completed: bool) -> str:
-    return (
-        "INSERT INTO tasks (user_id, title, completed, priority, version, created_at, updated_at) "
-        f"VALUES ('{user_id}', 't', {str(completed).lower()}, 1, 1, '{NOW}', '{NOW}')"
-    )
+def insert_task(user_id: str, completed: bool, *, listed: bool = False) -> str:
+    """An ``INSERT`` of a task; ``listed``: into the user's inbox (from revision 0003 on)."""
+    columns = "user_id, title, completed, priority, version, created_at, updated_at"
+    values = f"'{user_id}', 't', {str(completed).lower()}, 1, 1, '{NOW}', '{NOW}'"
+    if listed:
+        columns += ", list_id, position"
+        values += f", (SELECT id FROM lists WHERE user_id = '{user_id}' AND is_inbox), 'a0'"
+    return f"INSERT INTO tasks ({columns}) VALUES ({values})"
 
 
 def test_the_migration_counts_existing_tasks_and_the_triggers_keep_counting(
@@ -330,7 +333,7 @@ def test_the_migration_counts_existing_tasks_and_the_triggers_keep_counting(
 
     run_sql(
         empty_database,
-        insert_task("u3", completed=True),
+        insert_task("u3", completed=True, listed=True),
         "UPDATE tasks SET completed = NOT completed WHERE user_id = 'u1'",
         "UPDATE tasks SET title = 'unchanged counts' WHERE user_id = 'u2'",
     )

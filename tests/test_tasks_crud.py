@@ -23,6 +23,9 @@ TaskFactory = Callable[..., Awaitable[dict[str, Any]]]
 TASK_FIELDS = {
     "id",
     "user_id",
+    "list_id",
+    "parent_id",
+    "position",
     "title",
     "description",
     "completed",

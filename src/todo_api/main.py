@@ -38,7 +38,9 @@ from todo_api.kit.middleware import (
     new_request_id,
 )
 from todo_api.kit.routing import serve_routes
+from todo_api.lists.router import router as lists_router
 from todo_api.resources import Resources, app_resources
+from todo_api.tags.router import router as tags_router
 from todo_api.tasks.router import router as tasks_router
 
 logger = logging.getLogger(__name__)
@@ -177,7 +179,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The task routes first: the hot path, and FastAPI tries the routes in this order.
     # LOCAL_ACCOUNTS=false: no signup, login or token route (404, and not in OpenAPI).
     accounts = (auth_router,) if settings.local_accounts else ()
-    serve_routes(app, (tasks_router, me_router, *accounts, health_router))
+    serve_routes(
+        app, (tasks_router, lists_router, tags_router, me_router, *accounts, health_router)
+    )
     if not settings.local_accounts:
         bearer_only_openapi(app)
 

@@ -22,6 +22,7 @@ from todo_api.auth.tokens import Principal
 from todo_api.kit.errors import (
     Forbidden,
     MalformedBody,
+    OwnerMissing,
     ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
@@ -148,7 +149,7 @@ class AuthenticatedRoute(JSONRoute):
                 await user_guard.authorize(request)
                 raise
             except Exception as exc:
-                if not is_foreign_key_violation(exc):
+                if not (isinstance(exc, OwnerMissing) or is_foreign_key_violation(exc)):
                     raise
                 await _provision_again(request)
                 raise ServiceUnavailable("Your account was just created again; try again") from None

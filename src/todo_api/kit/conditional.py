@@ -12,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-def entity_tag(resource_id: int, version: int) -> str:
-    """The strong ETag of version ``version`` of resource ``resource_id``: ``"42.3"``."""
+def entity_tag(resource_id: int, version: int | str) -> str:
+    """The strong ETag of version ``version`` of resource ``resource_id``: ``"42.3"``.
+
+    ``version`` is a string when a resource's representation changes with more
+    than its own version (a list's counts: ``"7.3.12.5"``)."""
     return f'"{resource_id}.{version}"'
 
 
@@ -35,6 +38,14 @@ class Precondition:
     """A write's ``If-Match`` header (``None``: no header, every version passes)."""
 
     if_match: str | None = None
+
+    def allows(self, etag: str) -> bool:
+        """Whether a write to the resource whose current ETag is ``etag`` may go ahead:
+        no header, ``*``, or ``etag`` among the tags sent (the strong comparison,
+        RFC 9110 §13.1.1), for a service that compares under the row's lock."""
+        if self.if_match is None:
+            return True
+        return any(tag in ("*", etag) for tag in _listed(self.if_match))
 
     def versions(self, resource_id: int) -> list[int] | None:
         """The versions of resource ``resource_id`` that ``If-Match`` names, for a

@@ -91,6 +91,12 @@ class ApiError(Exception):
         super().__init__(self.detail)
 
 
+class OwnerMissing(Exception):
+    """The caller's ``users`` row is gone (deleted through another process): what a
+    foreign key violation on ``user_id`` says, found another way (no inbox to put
+    a task in). ``AuthenticatedRoute`` answers both alike."""
+
+
 class BadRequest(ApiError):
     pass
 
@@ -134,6 +140,14 @@ class EmailTaken(ApiError):
     status_code = 409
     error_code = "EMAIL_TAKEN"
     default_detail = "An account with this email already exists"
+
+
+class Conflict(ApiError):
+    """409 for a request that contradicts the resource's state (deleting the inbox)."""
+
+    status_code = 409
+    error_code = "CONFLICT"
+    default_detail = "The request conflicts with the resource's state"
 
 
 class PreconditionFailed(ApiError):

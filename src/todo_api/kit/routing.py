@@ -14,7 +14,8 @@ from __future__ import annotations
 import email.message
 import json
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from functools import lru_cache
+from typing import Any, get_origin
 
 import orjson
 import pydantic_core
@@ -58,19 +59,31 @@ def json_response(body: Any, status_code: int = status.HTTP_200_OK, **headers: s
     )
 
 
-def validated_query[Model: BaseModel](model: type[Model], request: Request) -> Model:
-    """The request's query string validated as ``model`` (last value of a repeated name).
+@lru_cache(maxsize=64)
+def _repeatable(model: type[BaseModel]) -> frozenset[str]:
+    """The names of ``model``'s list-typed fields: a query parameter that may repeat."""
+    return frozenset(
+        name for name, field in model.model_fields.items() if get_origin(field.annotation) is list
+    )
 
-    What FastAPI does for ``Annotated[Model, Query()]`` with fields that take
-    one value each (a list-typed field would get only the last value),
-    without its per-field extraction.
+
+def validated_query[Model: BaseModel](model: type[Model], request: Request) -> Model:
+    """The request's query string validated as ``model``: a list-typed field gets every
+    value of its name (``tag=a&tag=b``), any other field the last one.
+
+    What FastAPI does for ``Annotated[Model, Query()]``, without its per-field
+    extraction.
 
     Raises:
         RequestValidationError: a parameter is invalid; locations are
             ``("query", name)``, as FastAPI's own (422 ``VALIDATION_ERROR``).
     """
+    query = request.query_params
+    values: dict[str, Any] = dict(query)
+    for name in _repeatable(model) & values.keys():
+        values[name] = query.getlist(name)
     try:
-        return model.model_validate(request.query_params)
+        return model.model_validate(values)
     except ValidationError as exc:
         errors = [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
         raise RequestValidationError(errors) from None

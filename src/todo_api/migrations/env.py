@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 import todo_api.auth.models
+import todo_api.lists.models
 import todo_api.tasks.models
 from todo_api.config import get_settings
 from todo_api.kit.database_url import direct_host_url, normalise_database_url

@@ -11,6 +11,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from todo_api.kit.columns import BIGINT_ID, UTCDateTime, id_field, owner_field, utcnow
+from todo_api.kit.positions import POSITION_TYPE
 
 
 class Priority(StrEnum):
@@ -41,7 +42,16 @@ class PriorityRank(TypeDecorator[Priority]):
 
 
 class Task(SQLModel, table=True):
-    """A user's task. ``version`` grows on every write; the ETag is derived from it."""
+    """A user's task. ``version`` grows on every write; the ETag is derived from it.
+
+    It lives in one of its user's lists (``list_id``; deleting the list deletes
+    it) and is top-level or the subtask of a top-level task of that list
+    (``parent_id``; deleting the parent deletes it). ``position`` orders it
+    among the tasks of the same list and parent (``kit.positions``); on
+    PostgreSQL its default is a new "last" key. PostgreSQL also has
+    ``ix_tasks_user_id_lower_title_id`` on ``(user_id, lower(title), id)`` for
+    ``sort=title`` (migration 0003).
+    """
 
     __tablename__ = "tasks"
     __table_args__ = (
@@ -52,11 +62,21 @@ class Task(SQLModel, table=True):
         ),
         Index("ix_tasks_user_id_priority_id", "user_id", "priority", "id"),
         Index("ix_tasks_user_id_due_date_id", "user_id", "due_date", "id"),
+        Index("ix_tasks_list_id_parent_id_position_id", "list_id", "parent_id", "position", "id"),
+        Index("ix_tasks_parent_id_position_id", "parent_id", "position", "id"),
         {"sqlite_autoincrement": True},
     )
 
     id: int | None = id_field()
     user_id: str = owner_field()
+    list_id: int = Field(
+        sa_column=Column(BIGINT_ID, ForeignKey("lists.id", ondelete="CASCADE"), nullable=False)
+    )
+    parent_id: int | None = Field(
+        default=None,
+        sa_column=Column(BIGINT_ID, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=True),
+    )
+    position: str = Field(sa_column=Column(POSITION_TYPE, nullable=False))
     title: str = Field(max_length=200)
     description: str | None = Field(default=None, max_length=1000)
     completed: bool = False
@@ -127,6 +147,9 @@ class _TaskRow(TypedDict):
 
     id: int
     user_id: str
+    list_id: int
+    parent_id: int | None
+    position: str
     title: str
     description: str | None
     completed: bool

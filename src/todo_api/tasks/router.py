@@ -1,4 +1,4 @@
-"""The seven task routes of the API contract ("Tasks"), all under ``/api/{user_id}/tasks``:
+"""The eight task routes of the API contract ("Tasks"), all under ``/api/{user_id}/tasks``:
 HTTP shape only.
 
 Authentication, the path owner check (403) and the API rate limit are one
@@ -26,6 +26,7 @@ from todo_api.kit.conditional import Precondition, entity_tag, not_modified
 from todo_api.kit.database import Database
 from todo_api.kit.errors import error_doc
 from todo_api.kit.pagination import page_body
+from todo_api.kit.positions import LAST
 from todo_api.kit.routing import (
     header_parameter,
     json_response,
@@ -40,6 +41,7 @@ from todo_api.tasks.schemas import (
     CompleteRequest,
     TaskCreate,
     TaskEnvelope,
+    TaskMove,
     TaskPage,
     TaskQuery,
     TaskUpdate,
@@ -251,5 +253,33 @@ async def complete_task(
     completed = body.completed if body is not None else None
     stored = await service.complete_task(
         _database(request), user_id, task_id, completed, _precondition(request)
+    )
+    return _task_response(stored)
+
+
+@router.post(
+    "/{task_id}/move",
+    operation_id="moveTask",
+    summary="Move a task",
+    description=(
+        "Moves the task to another list, under another parent (`null`: top level) or to "
+        "another place among its siblings. `list_id` and `parent_id` default to where it "
+        "is; `after_id` a sibling there puts it right after that sibling, `null` first, "
+        "omitted last. Subtasks follow their parent to another list. Writes the task "
+        "alone, however long the list. Honours `If-Match`."
+    ),
+    **CONDITIONAL_WRITE,
+)
+async def move_task(
+    request: Request, user_id: str, task_id: TaskId, body: Annotated[TaskMove, Body()]
+) -> Response:
+    sent = body.model_fields_set
+    destination = service.Destination(
+        list_id=body.list_id,
+        parent_id=body.parent_id if "parent_id" in sent else service.KEEP,
+        after_id=body.after_id if "after_id" in sent else LAST,
+    )
+    stored = await service.move_task(
+        _database(request), user_id, task_id, destination, _precondition(request)
     )
     return _task_response(stored)

@@ -22,10 +22,17 @@ from pydantic import AfterValidator, BeforeValidator, StrictBool, field_validato
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig  # type: ignore[attr-defined]
 
-from todo_api.kit.columns import as_utc
+from todo_api.kit.columns import MAX_INT64, as_utc
 from todo_api.kit.pagination import PageNumber, PageSize
 from todo_api.kit.routing import never_null, request_body_schema
-from todo_api.kit.text import QueryText, RequestBody, clean_text
+from todo_api.kit.text import (
+    DECIMAL_DIGITS,
+    QueryText,
+    RequestBody,
+    check_query_text,
+    clean_text,
+    decimal_digits,
+)
 from todo_api.tasks.models import Priority
 
 MAX_TAGS = 10
@@ -97,6 +104,10 @@ first appearance: counted before the items are validated (``distinct_tags_first`
 then each item cleaned (``clean_tag``)."""
 
 
+ResourceId = Annotated[int, Field(ge=1, le=MAX_INT64)]
+"""A list's or a task's id in a body: a positive 64-bit integer."""
+
+
 class TaskBase(RequestBody):
     """Fields a client may write, with the rules of the API contract ("Tasks")."""
 
@@ -116,10 +127,34 @@ class TaskBase(RequestBody):
         description="Default: `[]`.",
         schema_extra={"examples": [["home", "errands"]]},
     )
+    list_id: ResourceId | None = Field(
+        default=None,
+        description=(
+            "One of the user's lists. Omitted on create: the parent's list, else the inbox; "
+            "omitted on PUT: where the task is."
+        ),
+        schema_extra={"examples": [7], "json_schema_extra": never_null},
+    )
+    parent_id: ResourceId | None = Field(
+        default=None,
+        description=(
+            "A top-level task of the same list: the task is its subtask. `null`: top level. "
+            "Omitted on PUT: where the task is."
+        ),
+        schema_extra={"examples": [None]},
+    )
+
+    @field_validator("list_id", mode="before")
+    @classmethod
+    def _list_not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
 
 
 class TaskCreate(TaskBase):
-    """``POST`` and ``PUT`` body: ``title`` required; omitted fields take their defaults."""
+    """``POST`` and ``PUT`` body: ``title`` required; omitted fields take their defaults,
+    except ``list_id`` and ``parent_id`` on PUT, which stay where they are."""
 
 
 class TaskUpdate(RequestBody):
@@ -142,8 +177,41 @@ class TaskUpdate(RequestBody):
     priority: Priority | None = Field(default=None, schema_extra={"json_schema_extra": never_null})
     due_date: UTCInput | None = None
     tags: Tags | None = Field(default=None, schema_extra={"json_schema_extra": never_null})
+    list_id: ResourceId | None = Field(
+        default=None,
+        description="Moves the task (and its subtasks) to the end of this list.",
+        schema_extra={"examples": [7], "json_schema_extra": never_null},
+    )
+    parent_id: ResourceId | None = Field(
+        default=None,
+        description="A top-level task of the same list: the task becomes its subtask; `null`: "
+        "top level.",
+        schema_extra={"examples": [41]},
+    )
 
-    @field_validator("title", "completed", "priority", "tags", mode="before")
+    @field_validator("title", "completed", "priority", "tags", "list_id", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class TaskMove(RequestBody):
+    """The move's body (the API contract, "Subtasks and manual order"): where the task
+    goes. ``list_id`` and ``parent_id`` (``null``: top level) default to where it is;
+    ``after_id`` is a sibling there to go right after, ``null`` for first, omitted for
+    last."""
+
+    model_config = SQLModelConfig(json_schema_extra=request_body_schema)
+
+    list_id: ResourceId | None = Field(
+        default=None, schema_extra={"examples": [7], "json_schema_extra": never_null}
+    )
+    parent_id: ResourceId | None = Field(default=None, schema_extra={"examples": [None]})
+    after_id: ResourceId | None = Field(default=None, schema_extra={"examples": [41]})
+
+    @field_validator("list_id", mode="before")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
@@ -162,6 +230,12 @@ class Task(SQLModel):
 
     id: int = Field(schema_extra={"examples": [42]})
     user_id: str = Field(schema_extra={"examples": ["3kQx9mW2pL7vN4rT8yB1cF6hJ0dS5aGe"]})
+    list_id: int = Field(schema_extra={"examples": [7]})
+    parent_id: int | None = Field(schema_extra={"examples": [None]})
+    position: str = Field(
+        description="Opaque; the task's place among the tasks of its list and parent.",
+        schema_extra={"examples": ["a0"]},
+    )
     title: str = Field(schema_extra={"examples": ["Buy milk"]})
     description: str | None = Field(schema_extra={"examples": [None]})
     completed: bool = Field(schema_extra={"examples": [False]})
@@ -192,7 +266,7 @@ class TaskStatus(StrEnum):
     completed = "completed"
 
 
-TaskSort = Literal["created_at", "updated_at", "due_date", "priority", "title"]
+TaskSort = Literal["created_at", "updated_at", "due_date", "priority", "title", "position"]
 
 
 SortOrder = Literal["asc", "desc"]
@@ -203,16 +277,43 @@ def _accept_created(value: object) -> object:
     return "created_at" if value == "created" else value
 
 
+TOP_LEVEL: Literal["none"] = "none"
+"""``parent_id=none``: top-level tasks only."""
+
+
+def _parent_filter(value: object) -> object:
+    """``none``, or a task id in plain decimal digits."""
+    return value if value == TOP_LEVEL else decimal_digits(value)
+
+
+TagFilter = Annotated[str, Field(max_length=30), AfterValidator(check_query_text)]
+
+
 class TaskQuery(SQLModel):
     """The list's query parameters (the API contract, "Listing"), validated as one model.
 
-    One model for the route's ten query parameters, and the filter type the
-    service takes. Unknown parameters are ignored.
+    One model for the route's query parameters, and the filter type the
+    service takes. ``tag`` may repeat (``validated_query`` gives a list
+    field every value). Unknown parameters are ignored.
     """
 
     status: TaskStatus = TaskStatus.all
     priority: Priority | None = None
-    tag: QueryText = Field(default=None, max_length=30, description="Tasks carrying this tag.")
+    tag: list[TagFilter] = Field(
+        default_factory=list,
+        max_length=MAX_TAGS,
+        description="Tasks carrying this tag; repeated, tasks carrying all of them.",
+    )
+    list_id: Annotated[int, Field(ge=1, le=MAX_INT64), DECIMAL_DIGITS] | None = Field(
+        default=None, description="Tasks in this list."
+    )
+    parent_id: (
+        Annotated[
+            Annotated[int, Field(ge=1, le=MAX_INT64)] | Literal["none"],
+            BeforeValidator(_parent_filter),
+        ]
+        | None
+    ) = Field(default=None, description="A task's id: its subtasks; `none`: top level.")
     q: QueryText = Field(
         default=None,
         max_length=200,

@@ -17,6 +17,7 @@ from todo_api.tasks.repository.writes import (
     EDITABLE,
     TOGGLE,
     LockedTask,
+    Place,
     TaskChange,
     Toggle,
     Written,
@@ -26,6 +27,7 @@ from todo_api.tasks.repository.writes import (
     lock_task,
     replace_tags,
     store_tags,
+    write_in_transaction,
     write_task,
 )
 
@@ -33,6 +35,7 @@ __all__ = [
     "EDITABLE",
     "TOGGLE",
     "LockedTask",
+    "Place",
     "StoredTask",
     "TaskChange",
     "Toggle",
@@ -46,5 +49,6 @@ __all__ = [
     "replace_tags",
     "store_tags",
     "task_fields",
+    "write_in_transaction",
     "write_task",
 ]

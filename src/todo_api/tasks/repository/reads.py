@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -23,7 +23,7 @@ from todo_api.kit.compiled import Row
 from todo_api.kit.database import Statements
 from todo_api.kit.pagination import page_offset
 from todo_api.tasks.models import TAGS, TASK_COUNTS, TASK_TAGS, TASKS, TaskFields
-from todo_api.tasks.schemas import SortOrder, Task, TaskQuery, TaskSort, TaskStatus
+from todo_api.tasks.schemas import TOP_LEVEL, SortOrder, Task, TaskQuery, TaskSort, TaskStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,9 @@ class _ListShape(NamedTuple):
 
     status: TaskStatus
     priority: bool
-    tag: bool
+    tags: int
+    list_id: bool
+    parent: Literal["any", "top", "task"]
     q: bool
     due_before: bool
     due_after: bool
@@ -82,7 +84,15 @@ def _shape_of(filters: TaskQuery) -> _ListShape:
     return _ListShape(
         status=filters.status,
         priority=filters.priority is not None,
-        tag=bool(filters.tag),
+        tags=len(filters.tag),
+        list_id=filters.list_id is not None,
+        parent=(
+            "any"
+            if filters.parent_id is None
+            else "top"
+            if filters.parent_id == TOP_LEVEL
+            else "task"
+        ),
         q=bool(filters.q),
         due_before=filters.due_before is not None,
         due_after=filters.due_after is not None,
@@ -96,7 +106,9 @@ def _list_parameters(user_id: str, filters: TaskQuery) -> dict[str, Any]:
     return {
         "user_id": user_id,
         "priority": filters.priority,
-        "tag": filters.tag.lower() if filters.tag else None,
+        **{f"tag_{index}": tag.lower() for index, tag in enumerate(filters.tag)},
+        "list_id": filters.list_id,
+        "parent_id": filters.parent_id if isinstance(filters.parent_id, int) else None,
         "q": _like_escaped(filters.q) if filters.q else None,
         "due_before": filters.due_before,
         "due_after": filters.due_after,
@@ -122,13 +134,19 @@ def _list_conditions(shape: _ListShape) -> list[ColumnElement[bool]]:
         conditions.append(TASKS.c.completed == (shape.status is TaskStatus.completed))
     if shape.priority:
         conditions.append(TASKS.c.priority == bindparam("priority"))
-    if shape.tag:
+    for index in range(shape.tags):  # every tag: one semi-join each
         tagged = (
             select(TASK_TAGS.c.task_id)
             .join(TAGS, TAGS.c.id == TASK_TAGS.c.tag_id)
-            .where(TAGS.c.user_id == bindparam("user_id"), TAGS.c.name == bindparam("tag"))
+            .where(TAGS.c.user_id == bindparam("user_id"), TAGS.c.name == bindparam(f"tag_{index}"))
         )
         conditions.append(TASKS.c.id.in_(tagged))
+    if shape.list_id:
+        conditions.append(TASKS.c.list_id == bindparam("list_id", type_=BigInteger()))
+    if shape.parent == "top":
+        conditions.append(TASKS.c.parent_id.is_(None))
+    elif shape.parent == "task":
+        conditions.append(TASKS.c.parent_id == bindparam("parent_id", type_=BigInteger()))
     if shape.q:
         text = bindparam("q", type_=String())
         conditions.append(
@@ -147,9 +165,12 @@ def _list_conditions(shape: _ListShape) -> list[ColumnElement[bool]]:
 def _order(columns: Any, shape: _ListShape) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     """Sort by the chosen column of ``columns``, ties broken by ``id`` in the same direction.
 
-    Tasks without a ``due_date`` sort last in either order (the API contract, "Listing").
+    Tasks without a ``due_date`` sort last in either order; ``title`` sorts
+    case-insensitively (the API contract, "Listing"), as ``lower(title)``, which
+    PostgreSQL's ``ix_tasks_user_id_lower_title_id`` serves and SQLite computes
+    with Python's Unicode ``str.lower`` (``kit.engine``).
     """
-    column = columns[shape.sort]
+    column = func.lower(columns.title) if shape.sort == "title" else columns[shape.sort]
     descending = shape.order == "desc"
     primary = column.desc() if descending else column.asc()
     if shape.sort == "due_date":
@@ -165,7 +186,8 @@ def _total(shape: _ListShape, conditions: list[ColumnElement[bool]]) -> ColumnEl
     rows (at most 8, kept by triggers; migration 0002); otherwise it is a
     ``count(*)`` of the matches.
     """
-    if shape.priority or shape.tag or shape.q or shape.due_before or shape.due_after:
+    filtered = shape.tags or shape.list_id or shape.parent != "any"
+    if filtered or shape.priority or shape.q or shape.due_before or shape.due_after:
         return select(func.count()).select_from(TASKS).where(*conditions).scalar_subquery()
     counted = {
         TaskStatus.all: TASK_COUNTS.c.total,
@@ -217,9 +239,6 @@ _GET_TASK = (
     .where(TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("user_id"))
     .order_by(TASK_TAGS.c.position)
 )
-"""One task and its tags, one row per tag (one row with ``tag`` NULL if none)."""
-
-
 """One task and its tags, one row per tag (one row with ``tag`` NULL if none)."""
 
 

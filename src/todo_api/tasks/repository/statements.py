@@ -24,6 +24,7 @@ from sqlalchemy import (
     insert,
     literal,
     not_,
+    null,
     or_,
     select,
     true,
@@ -35,6 +36,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from todo_api.kit.columns import UTCDateTime
+from todo_api.lists.models import LISTS
 from todo_api.tasks.models import TAGS, TASK_TAGS, TASKS
 
 
@@ -214,18 +216,80 @@ def delete_statement(conditional: bool) -> Any:
     )
 
 
+PLACE_COLUMNS = ("list_id", "parent_id", "position")
+"""Where a task is: set by ``target_statement`` and the position rules, never by a field."""
+
+
+def sibling_group(parent: bool) -> list[ColumnElement[bool]]:
+    """The conditions of the user's tasks in list ``:group_list_id`` under parent
+    ``:group_parent_id`` (``parent``) or at the top level (not ``parent``): the siblings
+    among which ``position`` orders a task."""
+    group = [TASKS.c.user_id == USER_ID, TASKS.c.list_id == bindparam("group_list_id")]
+    if parent:
+        group.append(TASKS.c.parent_id == bindparam("group_parent_id", type_=BigInteger()))
+    else:
+        group.append(TASKS.c.parent_id.is_(None))
+    return group
+
+
+@lru_cache(maxsize=4)
+def target_statement(list_given: bool, parent_given: bool) -> Any:
+    """Where a new task goes, as one row ``(list_id, parent_id)``, or no row when the
+    body names no such place: under ``:parent_id``, a top-level task of the user
+    (in list ``:list_id`` if given), locked against becoming a subtask meanwhile
+    (``FOR SHARE``); else in the user's list ``:list_id``, or their inbox."""
+    if parent_given:
+        parent = TASKS.alias("parent")
+        conditions = [
+            parent.c.id == bindparam("parent_id", type_=BigInteger()),
+            parent.c.user_id == USER_ID,
+            parent.c.parent_id.is_(None),
+        ]
+        if list_given:
+            conditions.append(parent.c.list_id == bindparam("list_id", type_=BigInteger()))
+        return (
+            select(parent.c.list_id.label("list_id"), parent.c.id.label("parent_id"))
+            .where(*conditions)
+            .with_for_update(of=parent, read=True)
+        )
+    place = (
+        LISTS.c.id == bindparam("list_id", type_=BigInteger()) if list_given else LISTS.c.is_inbox
+    )
+    return select(
+        LISTS.c.id.label("list_id"), sql_cast(null(), BigInteger()).label("parent_id")
+    ).where(LISTS.c.user_id == USER_ID, place)
+
+
 def _insert_values() -> dict[str, Any]:
     return {
         column.key: bindparam(f"new_{column.key}", type_=column.type)
         for column in TASKS.c
-        if column.key != "id"
+        if column.key != "id" and column.key not in PLACE_COLUMNS
     }
 
 
-@lru_cache(maxsize=2)
-def create_statement(tagged: bool) -> Any:
-    task = insert(TASKS).values(_insert_values()).returning(TASKS.c.id).cte("task")
-    statement = select(task.c.id)
+@lru_cache(maxsize=8)
+def create_statement(tagged: bool, list_given: bool, parent_given: bool) -> Any:
+    """Insert the task where ``target_statement`` says, its position a new "last" key
+    (the column default), and link its tags; returns its id and place, or no row when
+    the place does not exist (and then inserts nothing, tags included)."""
+    target = target_statement(list_given, parent_given).cte("target")
+    values = _insert_values()
+    task = (
+        insert(TASKS)
+        .from_select(
+            [*values, "list_id", "parent_id"],
+            # Cast: a parameter in a select list has no column to take its type from.
+            select(
+                *[sql_cast(value, value.type) for value in values.values()],
+                target.c.list_id,
+                target.c.parent_id,
+            ),
+        )
+        .returning(TASKS.c.id, TASKS.c.list_id, TASKS.c.parent_id, TASKS.c.position)
+        .cte("task")
+    )
+    statement = select(task.c.id, task.c.list_id, task.c.parent_id, task.c.position)
     if tagged:
-        statement = statement.add_cte(_link(task, _tag_ids(USER_ID, gate=None)))
+        statement = statement.add_cte(_link(task, _tag_ids(USER_ID, gate=select(target.c.list_id))))
     return statement

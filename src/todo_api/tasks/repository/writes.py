@@ -37,6 +37,7 @@ from sqlalchemy.engine import Dialect
 from todo_api.kit.compiled import Row
 from todo_api.kit.database import Statements
 from todo_api.kit.engine import dialect_insert
+from todo_api.kit.positions import LAST, key_between, neighbour_keys
 from todo_api.tasks.models import TAGS, TASK_TAGS, TASKS, TaskColumns
 from todo_api.tasks.repository.reads import _GET_TASK, StoredTask, task_fields
 from todo_api.tasks.repository.statements import (
@@ -47,6 +48,8 @@ from todo_api.tasks.repository.statements import (
     changes_something,
     create_statement,
     delete_statement,
+    sibling_group,
+    target_statement,
     write_statement,
 )
 
@@ -204,18 +207,62 @@ def _stored(row: Row, prefix: str, tags: list[str]) -> StoredTask:
     return StoredTask(task_fields(columns, list(tags)), columns["version"])
 
 
-async def create_task(db: Statements, columns: Mapping[str, Any], tags: list[str]) -> int:
-    """Store a new task for ``columns["user_id"]`` (every column but ``id``) with its
-    ``tags`` (normalised, in order); its new ``id``."""
+class Place(NamedTuple):
+    """Where a task is: its list, its parent (``None``: top level), its position."""
+
+    list_id: int
+    parent_id: int | None
+    position: str
+
+
+async def create_task(
+    db: Statements,
+    columns: Mapping[str, Any],
+    tags: list[str],
+    list_id: int | None,
+    parent_id: int | None,
+) -> tuple[int, Place] | None:
+    """Store a new task for ``columns["user_id"]`` (every column but ``id`` and the place)
+    with its ``tags`` (normalised, in order), last among its siblings: under
+    ``parent_id`` if given (a top-level task of the user, in list ``list_id`` if
+    given), else in list ``list_id``, else in the user's inbox.
+
+    Returns:
+        The new task's id and place; ``None`` if there is no such parent or list
+        (then nothing is stored).
+    """
+    user_id = columns["user_id"]
+    place = {"user_id": user_id, "list_id": list_id, "parent_id": parent_id}
+    list_given, parent_given = list_id is not None, parent_id is not None
     if db.dialect.name == "postgresql":
         parameters = {f"new_{name}": value for name, value in columns.items()}
-        parameters.update(user_id=columns["user_id"], tags=tags, sorted_tags=sorted(tags))
-        task_id: int = (await db.fetch(create_statement(bool(tags)), parameters))[0]["id"]
-        return task_id
-    await store_tags(db, columns["user_id"], tags)  # before the task: docs/design.md
-    task_id = (await db.fetch(_INSERT_TASK, columns))[0]["id"]
-    await link_tags(db, columns["user_id"], task_id, tags)
-    return task_id
+        parameters.update(place, tags=tags, sorted_tags=sorted(tags))
+        rows = await db.fetch(create_statement(bool(tags), list_given, parent_given), parameters)
+        if not rows:
+            return None
+        row = rows[0]
+        return row["id"], Place(row["list_id"], row["parent_id"], row["position"])
+    targets = await db.fetch(target_statement(list_given, parent_given), place)
+    if not targets:
+        return None
+    target = Place(targets[0]["list_id"], targets[0]["parent_id"], "")
+    last = await neighbour_keys(
+        db, TASKS, sibling_group(parent_given), _group_values(user_id, target), None, LAST
+    )
+    target = target._replace(position=key_between(last.before, None))
+    await store_tags(db, user_id, tags)  # before the task: docs/design.md
+    task_id = (await db.fetch(_INSERT_TASK, {**columns, **target._asdict()}))[0]["id"]
+    await link_tags(db, user_id, task_id, tags)
+    return task_id, target
+
+
+def _group_values(user_id: str, place: Place) -> dict[str, Any]:
+    """The values of ``sibling_group``'s parameters for the siblings at ``place``."""
+    return {
+        "user_id": user_id,
+        "group_list_id": place.list_id,
+        "group_parent_id": place.parent_id,
+    }
 
 
 async def write_task(
@@ -245,6 +292,21 @@ async def write_task(
             return Written(_stored(row, "old_", row["old_tags"]), refused)
         tags = change.tags if change.tags is not None else row["old_tags"]
         return Written(_stored(row, "new_", tags), refused=False)
+    return await write_in_transaction(db, user_id, task_id, change, versions, now)
+
+
+async def write_in_transaction(
+    db: Statements,
+    user_id: str,
+    task_id: int,
+    change: TaskChange,
+    versions: list[int] | None,
+    now: Any,
+) -> Written | None:
+    """``write_task`` as several statements, for a unit of work (SQLite's every write;
+    on PostgreSQL a write that also moves the task): the row is locked, then written."""
+    shape = _shape_of(change, versions)
+    parameters = _parameters(user_id, task_id, change, versions, now)
     locked = await lock_task(db, user_id, task_id)
     if locked is None:
         return None
