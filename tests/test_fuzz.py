@@ -159,6 +159,11 @@ async def send(
         except Exception as exc:  # escaped the app: the client got no response at all
             pytest.fail(f"exception out of the app for {what}: {describe_exception(exc)}")
     check(response, what, records)
+    from hypothesis import event
+
+    event(
+        f"{method} {response.status_code} {sorted(response.json().get('field_errors', {})) if response.status_code == 422 else ''}"
+    )  # TEMPSTAT
     return response
 
 
@@ -222,12 +227,34 @@ KNOWN_PASSWORD = Known("password")
 ALICE_ID = Known("alice_id")
 TASK_ID = Known("task_id")
 STORED_SESSION = Known("session")
+ALICE_LIST = Known("alice_list")
+INBOX = Known("inbox")
+OTHER_LIST = Known("other_list")
+PARENT = Known("parent")
+SUBTASK = Known("subtask")
+BOB_LIST = Known("bob_list")
+BOB_TASK = Known("bob_task")
+BOBS_DATA = Known("bobs_data")
+
+
+@dataclass(frozen=True)
+class Spelled:
+    """A known id written another way: ``form`` with ``{}`` for the id (``"{}.0"``,
+    ``"+{}"``), as a JSON string, or as JSON text written as it is when ``raw``
+    (``17.0``, ``17e0``)."""
+
+    known: Known
+    form: str
+    raw: bool = False
 
 
 def resolve(value: Any, known: Mapping[Known, Any]) -> Any:
     """``value`` with each ``Known`` replaced by what ``known`` says it is."""
     if isinstance(value, Known):
         return known[value]
+    if isinstance(value, Spelled):
+        text = value.form.format(known[value.known])
+        return Raw(text) if value.raw else text
     if isinstance(value, dict):
         return {key: resolve(item, known) for key, item in value.items()}
     if isinstance(value, list):
@@ -834,6 +861,141 @@ PATH_OPERATIONS: list[tuple[str, str]] = [
     ("GET", "/complete"),
 ]
 
+# --- strategies: lists, places and manual order ---------------------------------------------
+
+ALICES_IDS = [TASK_ID, PARENT, SUBTASK, ALICE_LIST, INBOX, OTHER_LIST]
+"""Alice's ids (tasks and lists), each of which is the wrong kind of id somewhere."""
+ID_FORMS = ["{}", "{}.0", "+{}", " {}", "{} ", "{}\t", "{}e0", "0x{:x}", "0_{}", "-{}", "{}\x00"]
+RAW_ID_FORMS = ["{}.0", "{}e0", "{}.000000000000000001", "-{}", "{}E+0", "{}0000000000000000000"]
+spelled_ids = st.one_of(
+    st.builds(Spelled, st.sampled_from(ALICES_IDS), st.sampled_from(ID_FORMS)),
+    st.builds(Spelled, st.sampled_from(ALICES_IDS), st.sampled_from(RAW_ID_FORMS), st.just(True)),
+)
+"""Alice's own ids written as text, or as JSON numbers that are not integers."""
+hostile_ids = st.one_of(
+    st.sampled_from([BOB_LIST, BOB_TASK]),
+    st.sampled_from(ALICES_IDS),
+    spelled_ids,
+    st.sampled_from(INTEGER_FORMS),
+    st.integers(-(2**70), 2**70),
+    st.integers(-(2**70), 2**70).map(str),
+    st.sampled_from(HUGE_NUMBERS),
+    st.sampled_from(NAN_LIKE),
+    st.floats(),
+    st.booleans(),
+    hostile_text,
+    st.lists(st.sampled_from(ALICES_IDS), min_size=1, max_size=2),
+)
+"""An id in a JSON body: Bob's ids, Alice's of the wrong kind (or the very task or list
+the request is about), written oddly, out of range, of the wrong type."""
+
+PLACE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "list_id": st.sampled_from([ALICE_LIST, ALICE_LIST, INBOX, OTHER_LIST]),
+    "parent_id": st.sampled_from([PARENT, None, None]),
+}
+"""Valid places, mostly: ``PARENT`` is in ``ALICE_LIST`` (until an example moves it)."""
+HOSTILE_PLACE_FIELDS = dict.fromkeys(PLACE_FIELDS, hostile_ids)
+placed_task_bodies = json_bodies(
+    mutated({**TASK_FIELDS, **PLACE_FIELDS}, HOSTILE_PLACE_FIELDS, required=["title"])
+)
+placed_patch_bodies = json_bodies(mutated({**TASK_FIELDS, **PLACE_FIELDS}, HOSTILE_PLACE_FIELDS))
+MOVE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    **PLACE_FIELDS,
+    "after_id": st.sampled_from([None, None, TASK_ID, PARENT, SUBTASK]),
+}
+task_move_bodies = json_bodies(mutated(MOVE_FIELDS, dict.fromkeys(MOVE_FIELDS, hostile_ids)))
+list_move_bodies = json_bodies(
+    mutated(
+        {"after_id": st.sampled_from([None, INBOX, ALICE_LIST, OTHER_LIST])},
+        {"after_id": hostile_ids},
+    )
+)
+list_bodies = json_bodies(mutated({"name": plain_text}, {"name": hostile_text}, required=["name"]))
+rename_bodies = json_bodies(mutated({"name": plain_text}, {"name": hostile_text}))
+
+MOVED_TASKS = [TASK_ID, PARENT, SUBTASK]
+"""The tasks a move or a write with a place is about: top level in the inbox, a parent
+in another list, and its subtask (as they are before the first example moves them)."""
+
+NONE_SPELLINGS = [
+    "None", "NONE", "null", "Null", "nil", " none", "none ", "none\x00", "nonE",
+    "\uff4e\uff4f\uff4e\uff45", "no ne", "'none'", '"none"', "none,1", "none&parent_id=1",
+    "[]", "0", "-1", "", "\ud800",
+]  # fmt: skip
+"""``parent_id`` values that are neither ``none`` nor a task id: 422."""
+query_ids = st.one_of(
+    st.sampled_from([BOB_LIST, BOB_TASK]),
+    spelled_ids.map(lambda spelled: Spelled(spelled.known, spelled.form)),
+    st.integers(-(2**70), 2**70).map(str),
+    hostile_query_value,
+)
+"""An id in a query string: Bob's, Alice's written oddly, out of range, hostile text."""
+PLACE_QUERY: dict[str, st.SearchStrategy[Any]] = {
+    "list_id": st.sampled_from([ALICE_LIST, INBOX, OTHER_LIST]),
+    "parent_id": st.sampled_from([PARENT, TASK_ID, "none", "none"]),
+    "sort": st.sampled_from(["position", "position", "title"]),
+    "order": QUERY["order"],
+    "status": QUERY["status"],
+    "priority": QUERY["priority"],
+    "q": QUERY["q"],
+    "page": QUERY["page"],
+    "page_size": QUERY["page_size"],
+}
+HOSTILE_PLACE_QUERY: dict[str, st.SearchStrategy[Any]] = {
+    "list_id": query_ids | st.just("none"),
+    "parent_id": st.sampled_from(NONE_SPELLINGS) | query_ids,
+    "sort": HOSTILE_QUERY["sort"] | st.sampled_from(["Position", "position ", "manual"]),
+    "order": HOSTILE_QUERY["order"],
+}
+place_query_pairs = st.builds(
+    lambda fields, tags, extra: [*fields.items(), *tags, *extra],
+    mutated(PLACE_QUERY, HOSTILE_PLACE_QUERY, spoils=[Spoil.HOSTILE]),
+    st.lists(
+        st.tuples(
+            st.just("tag"),
+            st.one_of(valid_tag, st.sampled_from(["home", "HOME", " home "]), hostile_query_value),
+        ),
+        max_size=15,
+    ),  # the tag filter, repeated up to 15 times (10 is the limit)
+    st.lists(
+        st.tuples(st.sampled_from(["list_id", "parent_id", "sort", "tag[]"]), query_ids),
+        max_size=2,
+    ),  # a filter repeated (the last one counts) or misnamed
+)
+PAGE_QUERY = {"page": QUERY["page"], "page_size": QUERY["page_size"]}
+page_query_pairs = st.builds(
+    lambda fields, extra: [*fields.items(), *extra],
+    mutated(PAGE_QUERY, {name: HOSTILE_QUERY[name] for name in PAGE_QUERY}, spoils=[Spoil.HOSTILE]),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["page", "page_size", "tag", "sort", "q", "list_id"]) | hostile_text,
+            hostile_query_value,
+        ),
+        max_size=3,
+    ),  # repeated and unknown parameters (a list or tag filter is not one here)
+)
+PAGED_ROUTES = ["lists", "tags"]
+
+list_ids = st.one_of(
+    st.sampled_from([ALICE_LIST, INBOX, BOB_LIST, TASK_ID]),
+    st.sampled_from(INTEGER_FORMS),
+    st.integers(-(2**70), 2**70).map(str),
+    hostile_text,
+    st.binary(min_size=1, max_size=12),
+)
+LIST_PATH_OPERATIONS: list[tuple[str, str, bytes | None]] = [
+    ("GET", "", None),
+    ("PATCH", "", b'{"name": "Renamed"}'),
+    ("DELETE", "", None),
+    ("POST", "/move", b'{"after_id": null}'),
+    ("POST", "/move", b"{}"),
+    ("PUT", "", b'{"name": "Renamed"}'),
+    ("POST", "", b'{"name": "Renamed"}'),
+    ("GET", "/move", None),
+    ("PATCH", "/move", b"{}"),
+]
+
+
 # --- strategies: tokens ---------------------------------------------------------------------
 
 
@@ -979,6 +1141,55 @@ async def task(alice: ApiUser, make_task: TaskFactory) -> dict[str, Any]:
     await make_task(alice, title="Buy milk", tags=["home"], due_date="2026-11-21T09:00:00Z")
     await make_task(alice, title="Pay rent", priority="high", completed=True)
     return await make_task(alice, title="Call mom", description="Sunday")
+
+
+@pytest.fixture
+async def places(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    bob: ApiUser,
+    task: dict[str, Any],
+    make_task: TaskFactory,
+) -> dict[Known, Any]:
+    """Alice's inbox (where ``task`` is) and two more lists, a parent task with a
+    subtask in the first of them; and Bob's list and task, which Alice may not name."""
+
+    async def new_list(user: ApiUser, name: str) -> int:
+        url = f"/api/{user.id}/lists"
+        response = await client.post(url, json={"name": name}, headers=user.headers)
+        assert response.status_code == 201, response.text
+        return int(response.json()["data"]["id"])
+
+    listed = await client.get(f"/api/{alice.id}/lists", headers=alice.headers)
+    assert listed.status_code == 200, listed.text
+    (inbox,) = [each["id"] for each in listed.json()["data"] if each["is_inbox"]]
+    alice_list = await new_list(alice, "Groceries")
+    other_list = await new_list(alice, "Work")
+    parent = await make_task(alice, title="Party", list_id=alice_list, tags=["home"])
+    subtask = await make_task(alice, title="Cake", parent_id=parent["id"])
+    bob_list = await new_list(bob, "Bob's")
+    bob_task = await make_task(bob, title="Bob's task", list_id=bob_list, tags=["secret"])
+    return {
+        BOBS_DATA: await bobs_data(client, bob),
+        TASK_ID: task["id"],
+        INBOX: inbox,
+        ALICE_LIST: alice_list,
+        OTHER_LIST: other_list,
+        PARENT: parent["id"],
+        SUBTASK: subtask["id"],
+        BOB_LIST: bob_list,
+        BOB_TASK: bob_task["id"],
+    }
+
+
+async def bobs_data(client: httpx.AsyncClient, bob: ApiUser) -> list[Any]:
+    """Bob's tasks, lists and tags as his listings show them."""
+    found = []
+    for route in ["tasks", "lists", "tags"]:
+        response = await client.get(f"/api/{bob.id}/{route}", headers=bob.headers)
+        assert response.status_code == 200, response.text
+        found.append(response.json())
+    return found
 
 
 SESSION_TABLE = "fuzz_ba_session"
@@ -1195,7 +1406,7 @@ class TextTarget:
     name: str
     limit: int
     method: str
-    path: str  # "{tasks}", "{task}" and "{value}" are filled in
+    path: str  # "{tasks}", "{task}", "{lists}" and "{value}" are filled in
     body: Any  # a JSON value whose "{value}" strings are filled in, or None
 
     def request(self, alice: ApiUser, task_id: int, value: str) -> tuple[str, bytes | None]:
@@ -1209,7 +1420,10 @@ class TextTarget:
             return item
 
         path = self.path.format(
-            tasks=alice.tasks_url, task=f"{alice.tasks_url}/{task_id}", value=url_quote(value)
+            tasks=alice.tasks_url,
+            task=f"{alice.tasks_url}/{task_id}",
+            lists=f"/api/{alice.id}/lists",
+            value=url_quote(value),
         )
         return path, None if self.body is None else encode_json(fill(self.body))
 
@@ -1223,6 +1437,8 @@ TEXT_TARGETS = [
     TextTarget("profile name", 100, "PATCH", "/api/auth/me", {"name": "{value}"}),
     TextTarget("q", 200, "GET", "{tasks}?q={value}", None),
     TextTarget("tag filter", 30, "GET", "{tasks}?tag={value}", None),
+    TextTarget("tag filters", 30, "GET", "{tasks}?tag=home&tag={value}&sort=position", None),
+    TextTarget("list name", 100, "POST", "{lists}", {"name": "{value}"}),
     TextTarget(
         "signup email and name",
         64,
@@ -1265,6 +1481,264 @@ async def test_text_that_grows_when_normalised(
     url, content = target.request(alice, task["id"], growing(unit, target.limit, shape))
     headers = bearer(alice.token) if content is None else [*bearer(alice.token), *JSON]
     await send(client, target.method, url, content=content, headers=headers)
+
+
+# --- properties: lists, places, manual order and tags ---------------------------------------
+
+
+def assert_field_errors(response: httpx.Response) -> None:
+    """A 422 of these routes (no ``Idempotency-Key`` is sent) is a validation error
+    that names its fields."""
+    if response.status_code == 422:
+        body = response.json()
+        assert body["error_code"] == "VALIDATION_ERROR", response.text
+        assert isinstance(body.get("field_errors"), dict) and body["field_errors"], response.text
+
+
+async def send_json(
+    client: httpx.AsyncClient,
+    token: str,
+    method: str,
+    url: str,
+    body: Body,
+    known: Mapping[Known, Any],
+) -> httpx.Response:
+    """``send`` ``body`` (its ``Known`` ids resolved) with ``token``; ``assert_field_errors``."""
+    headers = body.headers(bearer(token))
+    response = await send(client, method, url, content=body.encoded(known), headers=headers)
+    assert_field_errors(response)
+    return response
+
+
+def lists_url(user: ApiUser) -> str:
+    return f"/api/{user.id}/lists"
+
+
+def query_string(pairs: Iterable[tuple[Any, Any]], known: Mapping[Known, Any]) -> str:
+    """``pairs`` as a query string, ``Known`` ids resolved, every name and value escaped."""
+
+    def text(value: Any) -> str | bytes:
+        resolved = resolve(value, known)
+        return resolved if isinstance(resolved, str | bytes) else str(resolved)
+
+    return "&".join(f"{url_quote(text(name))}={url_quote(text(value))}" for name, value in pairs)
+
+
+@FUZZ
+@given(body=list_bodies)
+async def test_create_list_bodies(
+    client: httpx.AsyncClient, alice: ApiUser, places: dict[Known, Any], body: Body
+) -> None:
+    created = await send_json(client, alice.token, "POST", lists_url(alice), body, places)
+    if created.status_code == 201:  # what was stored reads back, alone and in the list
+        await send(client, "GET", created.headers["location"], headers=bearer(alice.token))
+        await send(client, "GET", lists_url(alice), headers=bearer(alice.token))
+
+
+@FUZZ
+@given(body=rename_bodies, which=st.sampled_from([ALICE_LIST, INBOX]))
+async def test_rename_list_bodies(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    places: dict[Known, Any],
+    body: Body,
+    which: Known,
+) -> None:
+    url = f"{lists_url(alice)}/{places[which]}"
+    await send_json(client, alice.token, "PATCH", url, body, places)
+    await send(client, "GET", url, headers=bearer(alice.token))
+
+
+@FUZZ
+@given(body=list_move_bodies, which=st.sampled_from([ALICE_LIST, INBOX, OTHER_LIST]))
+async def test_move_list_bodies(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    bob: ApiUser,
+    places: dict[Known, Any],
+    body: Body,
+    which: Known,
+) -> None:
+    url = f"{lists_url(alice)}/{places[which]}"
+    await send_json(client, alice.token, "POST", f"{url}/move", body, places)
+    await send(client, "GET", url, headers=bearer(alice.token))
+    listed = await send(client, "GET", lists_url(alice), headers=bearer(alice.token))
+    assert listed.status_code == 200
+    assert await bobs_data(client, bob) == places[BOBS_DATA]
+
+
+@FUZZ
+@given(body=task_move_bodies, which=st.sampled_from(MOVED_TASKS))
+async def test_move_task_bodies(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    bob: ApiUser,
+    places: dict[Known, Any],
+    body: Body,
+    which: Known,
+) -> None:
+    url = f"{alice.tasks_url}/{places[which]}"
+    moved = await send_json(client, alice.token, "POST", f"{url}/move", body, places)
+    await send(client, "GET", url, headers=bearer(alice.token))
+    if moved.status_code == 200:  # the new place reads back in the manual order
+        task = moved.json()["data"]
+        parent = "none" if task["parent_id"] is None else task["parent_id"]
+        query = f"list_id={task['list_id']}&parent_id={parent}&sort=position&order=asc"
+        listed = await send(
+            client, "GET", f"{alice.tasks_url}?{query}", headers=bearer(alice.token)
+        )
+        assert task["id"] in [each["id"] for each in listed.json()["data"]], listed.text
+    assert await bobs_data(client, bob) == places[BOBS_DATA]
+
+
+@FUZZ
+@given(
+    request=st.one_of(
+        st.tuples(st.just("POST"), st.just(None), placed_task_bodies),
+        st.tuples(st.just("PUT"), st.sampled_from(MOVED_TASKS), placed_task_bodies),
+        st.tuples(st.just("PATCH"), st.sampled_from(MOVED_TASKS), placed_patch_bodies),
+    )
+)
+async def test_task_bodies_with_a_place(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    bob: ApiUser,
+    places: dict[Known, Any],
+    request: tuple[str, Known | None, Body],
+) -> None:
+    """Create, replace and update bodies that name a list and a parent: Alice's, Bob's,
+    the wrong kind of id, written oddly, out of range, of the wrong type."""
+    method, which, body = request
+    url = alice.tasks_url if which is None else f"{alice.tasks_url}/{places[which]}"
+    written = await send_json(client, alice.token, method, url, body, places)
+    if written.status_code in (200, 201):  # what was stored reads back, alone and in the list
+        location = written.headers.get("location", url)
+        await send(client, "GET", location, headers=bearer(alice.token))
+        await send(client, "GET", alice.tasks_url, headers=bearer(alice.token))
+    assert await bobs_data(client, bob) == places[BOBS_DATA]
+
+
+@FUZZ
+@given(pairs=place_query_pairs)
+async def test_list_queries_by_place_and_order(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    places: dict[Known, Any],
+    pairs: list[tuple[Any, Any]],
+) -> None:
+    """``list_id``, ``parent_id`` (``none`` and its odd spellings), the tag filter
+    repeated up to 15 times, and the manual and title orders."""
+    url = f"{alice.tasks_url}?{query_string(pairs, places)}"
+    assume(len(url) <= MAX_URL_LENGTH)
+    listed = await send(client, "GET", url, headers=bearer(alice.token))
+    assert_field_errors(listed)
+    if listed.status_code == 200:  # never one of Bob's tasks
+        found = {each["id"] for each in listed.json()["data"]}
+        assert places[BOB_TASK] not in found, listed.text
+
+
+@FUZZ
+@given(pairs=page_query_pairs, route=st.sampled_from(PAGED_ROUTES))
+async def test_list_and_tag_page_queries(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    places: dict[Known, Any],
+    pairs: list[tuple[Any, Any]],
+    route: str,
+) -> None:
+    url = f"/api/{alice.id}/{route}?{query_string(pairs, places)}"
+    assume(len(url) <= MAX_URL_LENGTH)
+    listed = await send(client, "GET", url, headers=bearer(alice.token))
+    assert_field_errors(listed)
+    if listed.status_code == 200 and route == "tags":  # never one of Bob's tags
+        names = [each["name"] for each in listed.json()["data"]]
+        assert "secret" not in names, listed.text
+
+
+@FUZZ
+@given(list_id=list_ids, operation=st.sampled_from(LIST_PATH_OPERATIONS))
+async def test_list_ids_in_the_path(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    places: dict[Known, Any],
+    list_id: str | bytes | Known,
+    operation: tuple[str, str, bytes | None],
+) -> None:
+    method, suffix, content = operation
+    segment = url_quote(list_id if isinstance(list_id, bytes) else str(resolve(list_id, places)))
+    headers = [*bearer(alice.token), *JSON] if content is not None else bearer(alice.token)
+    url = f"{lists_url(alice)}/{segment}{suffix}"
+    assume(len(url) <= MAX_URL_LENGTH)
+    response = await send(client, method, url, content=content, headers=headers)
+    assert_field_errors(response)
+    if list_id == BOB_LIST and method in {"GET", "PATCH", "DELETE", "POST"}:
+        assert response.status_code in (404, 405), f"{method} {url} -> {response.text}"
+
+
+ODD_FORM_TARGETS: list[tuple[str, str, Known | None, bytes | None]] = [
+    ("GET", "{lists}/{value}", ALICE_LIST, None),
+    ("PATCH", "{lists}/{value}", ALICE_LIST, b'{"name": "Renamed"}'),
+    ("DELETE", "{lists}/{value}", ALICE_LIST, None),
+    ("POST", "{lists}/{value}/move", ALICE_LIST, b"{}"),
+    ("POST", "{tasks}/{value}/move", PARENT, b"{}"),
+    ("GET", "{tasks}?list_id={value}", ALICE_LIST, None),
+    ("GET", "{tasks}?parent_id={value}", PARENT, None),
+    ("GET", "{lists}?page={value}", None, None),
+    ("GET", "{lists}?page_size={value}", None, None),
+    ("GET", "{tags}?page={value}", None, None),
+    ("GET", "{tags}?page_size={value}", None, None),
+]
+"""Where an id or a page number goes, and which (``None``: 1)."""
+
+
+@FUZZ
+@given(
+    form=st.sampled_from(ODD_INTEGER_FORMS),
+    fullwidth=st.booleans(),
+    target=st.sampled_from(ODD_FORM_TARGETS),
+)
+async def test_list_ids_filters_and_pages_in_odd_forms_are_422(
+    client: httpx.AsyncClient,
+    alice: ApiUser,
+    places: dict[Known, Any],
+    form: str,
+    fullwidth: bool,
+    target: tuple[str, str, Known | None, bytes | None],
+) -> None:
+    """As for task ids: a list id in the path, a ``list_id`` or ``parent_id`` filter,
+    or a list or tag ``page`` that is not a positive integer written in digits is 422
+    (in the path, 404 at most), however Python would read it."""
+    method, path, which, content = target
+    text = form.format(1 if which is None else places[which])
+    if fullwidth:
+        text = text.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    url = path.format(
+        tasks=alice.tasks_url,
+        lists=lists_url(alice),
+        tags=f"/api/{alice.id}/tags",
+        value=url_quote(text),
+    )
+    headers = [*bearer(alice.token), *JSON] if content is not None else bearer(alice.token)
+    response = await send(client, method, url, content=content, headers=headers)
+    allowed = (422,) if "?" in path else (404, 422)
+    assert response.status_code in allowed, f"{method} {url} -> {response.status_code}"
+    assert_field_errors(response)
+
+
+@FUZZ
+@given(spelling=st.sampled_from(NONE_SPELLINGS))
+async def test_parent_filter_is_none_or_a_task_id(
+    client: httpx.AsyncClient, alice: ApiUser, places: dict[Known, Any], spelling: str
+) -> None:
+    """``parent_id=none`` is the top level; any other spelling of it is 422."""
+    url = f"{alice.tasks_url}?parent_id={url_quote(spelling)}"
+    response = await send(client, "GET", url, headers=bearer(alice.token))
+    assert response.status_code == 422, f"parent_id={spelling!r} -> {response.text}"
+    assert_field_errors(response)
+    top = await send(
+        client, "GET", f"{alice.tasks_url}?parent_id=none", headers=bearer(alice.token)
+    )
+    assert places[SUBTASK] not in [each["id"] for each in top.json()["data"]], top.text
 
 
 # --- properties: bearer tokens --------------------------------------------------------------

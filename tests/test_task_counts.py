@@ -354,7 +354,7 @@ def test_the_migration_counts_existing_tasks_and_the_triggers_keep_counting(
     run_sql(
         empty_database,
         f"INSERT INTO users (id, created_at, updated_at) VALUES ('u4', '{NOW}', '{NOW}')",
-        insert_task("u4", completed=True),
+        insert_task("u4", completed=True, listed=True),
         "DELETE FROM users WHERE id = 'u4'",
     )
     assert run_sql(empty_database, COUNTS)[0] == [("u1", 1, 0), ("u3", 2, 1)]
@@ -362,7 +362,7 @@ def test_the_migration_counts_existing_tasks_and_the_triggers_keep_counting(
     emptied = (
         "DELETE FROM tasks" if empty_database.startswith("sqlite") else "TRUNCATE tasks CASCADE"
     )
-    run_sql(empty_database, emptied, insert_task("u1", completed=False))
+    run_sql(empty_database, emptied, insert_task("u1", completed=False, listed=True))
     assert run_sql(empty_database, COUNTS)[0] == [("u1", 1, 0)]
 
 

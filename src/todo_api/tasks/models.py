@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, SmallInteger, Table
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, SmallInteger, Table, func, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -48,9 +48,7 @@ class Task(SQLModel, table=True):
     it) and is top-level or the subtask of a top-level task of that list
     (``parent_id``; deleting the parent deletes it). ``position`` orders it
     among the tasks of the same list and parent (``kit.positions``); on
-    PostgreSQL its default is a new "last" key. PostgreSQL also has
-    ``ix_tasks_user_id_lower_title_id`` on ``(user_id, lower(title), id)`` for
-    ``sort=title`` (migration 0003).
+    PostgreSQL its default is a new "last" key.
     """
 
     __tablename__ = "tasks"
@@ -64,6 +62,11 @@ class Task(SQLModel, table=True):
         Index("ix_tasks_user_id_due_date_id", "user_id", "due_date", "id"),
         Index("ix_tasks_list_id_parent_id_position_id", "list_id", "parent_id", "position", "id"),
         Index("ix_tasks_parent_id_position_id", "parent_id", "position", "id"),
+        # sort=title: SQLite's lower() is a Python function (kit.engine), which an
+        # index there could not use without it.
+        Index("ix_tasks_user_id_lower_title_id", "user_id", func.lower(text("title")), "id").ddl_if(
+            dialect="postgresql"
+        ),
         {"sqlite_autoincrement": True},
     )
 
