@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from todo_api.kit.database import Database
+from todo_api.kit.database_errors import is_database_unavailable
 from todo_api.kit.database_url import DatabaseTarget, normalise_database_url
 from todo_api.kit.engine import create_engine
-from todo_api.kit.errors import is_database_unavailable
 
 
 @pytest.mark.parametrize("cancels", [1, 3])

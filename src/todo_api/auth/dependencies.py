@@ -19,14 +19,13 @@ from fastapi.security import OAuth2PasswordBearer
 from fastapi.security.base import SecurityBase
 
 from todo_api.auth.tokens import Principal
+from todo_api.kit.database_errors import is_owner_gone
 from todo_api.kit.errors import (
     Forbidden,
     MalformedBody,
-    OwnerMissing,
     ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
-    is_foreign_key_violation,
 )
 from todo_api.kit.routing import JSONRoute
 from todo_api.resources import resources
@@ -149,7 +148,7 @@ class AuthenticatedRoute(JSONRoute):
                 await user_guard.authorize(request)
                 raise
             except Exception as exc:
-                if not (isinstance(exc, OwnerMissing) or is_foreign_key_violation(exc)):
+                if not is_owner_gone(exc):
                     raise
                 await _provision_again(request)
                 raise ServiceUnavailable("Your account was just created again; try again") from None

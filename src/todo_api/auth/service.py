@@ -22,13 +22,8 @@ from todo_api.auth.schemas import ProfileUpdate, SignupRequest
 from todo_api.auth.tokens import Principal
 from todo_api.kit.columns import utcnow
 from todo_api.kit.database import Database
-from todo_api.kit.errors import (
-    EmailTaken,
-    InvalidCredentials,
-    NotFound,
-    Unauthorized,
-    is_unique_violation,
-)
+from todo_api.kit.database_errors import is_unique_violation
+from todo_api.kit.errors import EmailTaken, InvalidCredentials, NotFound, Unauthorized
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 

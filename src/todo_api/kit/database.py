@@ -39,7 +39,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 
 from todo_api.kit.compiled import Row, compiled_statement
-from todo_api.kit.errors import ApiError, is_database_unavailable
+from todo_api.kit.database_errors import is_database_unavailable
+from todo_api.kit.errors import ApiError
 
 logger = logging.getLogger(__name__)
 

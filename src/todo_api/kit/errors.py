@@ -15,8 +15,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 DATABASE_RETRY_AFTER_SECONDS = 5
@@ -89,12 +87,6 @@ class ApiError(Exception):
         self.headers = headers or {}
         self.field_errors = field_errors
         super().__init__(self.detail)
-
-
-class OwnerMissing(Exception):
-    """The caller's ``users`` row is gone (deleted through another process): what a
-    foreign key violation on ``user_id`` says, found another way (no inbox to put
-    a task in). ``AuthenticatedRoute`` answers both alike."""
 
 
 class BadRequest(ApiError):
@@ -257,61 +249,6 @@ def error_response(error: ApiError) -> Response:
         headers=error.headers,
         media_type="application/json",
     )
-
-
-def is_database_unavailable(exc: BaseException) -> bool:
-    """True when ``exc`` means "cannot reach the database", not a bug.
-
-    Covers a refused or timed-out connect (``OSError``, ``TimeoutError``), a
-    connection dropped mid-request (DBAPI errors flagged as disconnects,
-    asyncpg's "connection is closed"), an exhausted pool, and the server's
-    own word for it: an SQLSTATE in ``_UNAVAILABLE_SQLSTATES`` or of class 08,
-    connection exception (a pooler's included), whether asyncpg raised it
-    (``todo_api.kit.database``) or SQLAlchemy's adapter wraps it (``orig``).
-    """
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        return is_database_unavailable(exc.orig) if exc.orig is not None else False
-    if isinstance(exc, OSError | TimeoutError | PoolTimeoutError | DisconnectionError):
-        return True
-    sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str) and (
-        sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
-    ):
-        return True
-    if type(exc).__name__ == "InterfaceError" and "connection is closed" in str(exc):
-        return True  # asyncpg, on a pooled connection the server has dropped
-    return exc.__cause__ is not None and is_database_unavailable(exc.__cause__)
-
-
-_UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
-"""Too many connections; admin shutdown, crash shutdown, cannot connect now."""
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a database error: asyncpg's ``sqlstate``, or SQLite's extended
-    result code mapped to the two states told apart here."""
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        exc = exc.orig
-    sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str):
-        return sqlstate
-    return {
-        "SQLITE_CONSTRAINT_FOREIGNKEY": "23503",
-        "SQLITE_CONSTRAINT_UNIQUE": "23505",
-    }.get(getattr(exc, "sqlite_errorname", ""))
-
-
-def is_unique_violation(exc: BaseException) -> bool:
-    """Whether ``exc`` is a unique constraint violation, on either database."""
-    return _sqlstate(exc) == "23505"
-
-
-def is_foreign_key_violation(exc: BaseException) -> bool:
-    """Whether ``exc`` is a foreign key violation, on either database (a row written
-    for a user whose ``users`` row is gone)."""
-    return _sqlstate(exc) == "23503"
 
 
 MAX_REPORTED_ERRORS = 20

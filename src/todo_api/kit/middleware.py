@@ -19,13 +19,8 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from todo_api.kit.errors import (
-    InternalError,
-    PayloadTooLarge,
-    ServiceUnavailable,
-    error_response,
-    is_database_unavailable,
-)
+from todo_api.kit.database_errors import is_database_unavailable
+from todo_api.kit.errors import InternalError, PayloadTooLarge, ServiceUnavailable, error_response
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("todo_api.access")

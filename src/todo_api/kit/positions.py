@@ -83,6 +83,12 @@ class Neighbours(NamedTuple):
     before: str | None
     after: str | None
 
+    def hold(self, position: str) -> bool:
+        """Whether ``position`` already lies between them: a move there changes nothing."""
+        return (self.before is None or self.before < position) and (
+            self.after is None or position < self.after
+        )
+
 
 def _sibling_keys(table: Table, group: Sequence[ColumnElement[bool]]) -> Select[Any]:
     return select(table.c.position).where(*group, table.c.id != bindparam("moved_id"))

@@ -16,9 +16,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, Strict, model_validator
 from sqlmodel import SQLModel
 from sqlmodel.main import SQLModelConfig  # type: ignore[attr-defined]
+
+from todo_api.kit.columns import MAX_INT64
 
 FORBID_EXTRA = SQLModelConfig(extra="forbid")
 """Request bodies refuse unknown fields: no mass assignment of ``id``, ``user_id``...
@@ -110,3 +112,8 @@ class RequestBody(SQLModel):
                 kept[key] = value
                 unknown += 1
         return kept
+
+
+BodyId = Annotated[int, Strict(), Field(ge=1, le=MAX_INT64)]
+"""An id in a JSON body (a list's, a task's): a JSON integer from 1 to 2^63 - 1. Strict:
+``"7"``, ``7.0`` and ``true`` are 422, not the id 7 or 1."""

@@ -102,7 +102,9 @@ _PAGE: Select[Any] = (
 """A page of the user's lists in manual order, each row carrying ``total``."""
 _TOTAL = select(func.count().label("total")).select_from(LISTS).where(_OWNED)
 _GET = select(*_COLUMNS).where(LISTS.c.id == LIST_ID, _OWNED)
-_LOCK = _GET.with_for_update(of=LISTS)
+_LOCK = _GET.with_for_update(of=LISTS, key_share=True)
+"""``FOR NO KEY UPDATE``: a list's key never changes, so tasks inserted into it meanwhile
+(whose foreign key check takes ``FOR KEY SHARE``) need not wait."""
 
 
 async def list_page(
@@ -193,6 +195,24 @@ async def place_list(
         )
     )
     await db.execute(statement, {"list_id": list_id, "owner_id": user_id, "now": now})
+
+
+_LOCK_GROUP = select(LISTS.c.id).with_for_update(of=LISTS, key_share=True)
+_LOCK_BY_ID = _LOCK_GROUP.where(LISTS.c.id == LIST_ID, _OWNED)
+_LOCK_INBOX = _LOCK_GROUP.where(_OWNED, LISTS.c.is_inbox)
+
+
+async def lock_list(db: Statements, user_id: str, list_id: int) -> bool:
+    """Lock ``user_id``'s list ``list_id`` until the unit of work ends, so that moves into
+    it take turns (each reads its neighbours after the one before committed: two moves
+    into one gap never get one key); whether there is such a list."""
+    return bool(await db.fetch(_LOCK_BY_ID, {"list_id": list_id, "user_id": user_id}))
+
+
+async def lock_list_order(db: Statements, user_id: str) -> None:
+    """Lock ``user_id``'s order of lists (their inbox's row stands for it) until the unit
+    of work ends, so that moves of their lists take turns, as ``lock_list``."""
+    await db.fetch(_LOCK_INBOX, {"user_id": user_id})
 
 
 _EXISTS = select(LISTS.c.id).where(LISTS.c.id == LIST_ID, _OWNED)

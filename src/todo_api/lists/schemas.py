@@ -17,13 +17,13 @@ from sqlmodel.main import SQLModelConfig  # type: ignore[attr-defined]
 from todo_api.kit.columns import MAX_INT64
 from todo_api.kit.pagination import PageNumber, PageSize
 from todo_api.kit.routing import never_null, request_body_schema
-from todo_api.kit.text import DECIMAL_DIGITS, RequestBody, clean_text
+from todo_api.kit.text import DECIMAL_DIGITS, BodyId, RequestBody, clean_text
 
 ListName = Annotated[str, Field(min_length=1, max_length=100), BeforeValidator(clean_text)]
 """1 to 100 characters after stripping; names may repeat."""
 
 ListId = Annotated[int, Field(ge=1, le=MAX_INT64), DECIMAL_DIGITS]
-"""A list's id: a positive 64-bit integer (in a path: plain decimal digits)."""
+"""A list's id in a path: a positive 64-bit integer in plain decimal digits."""
 
 
 class ListCreate(RequestBody):
@@ -57,7 +57,7 @@ class ListMove(RequestBody):
 
     model_config = SQLModelConfig(json_schema_extra=request_body_schema)
 
-    after_id: ListId | None = Field(default=None, schema_extra={"examples": [7]})
+    after_id: BodyId | None = Field(default=None, schema_extra={"examples": [7]})
 
 
 class TaskList(SQLModel):

@@ -99,7 +99,8 @@ async def move_list(
     precondition: Precondition,
 ) -> StoredList:
     """Put the list right after the user's list ``after_id``, first (``None``) or last
-    (``LAST``), writing its row alone.
+    (``LAST``), writing its row alone; a move to where it is changes nothing. Moves of
+    one user's lists take turns (``lock_list_order``).
 
     Raises:
         NotFound: no such list for this user (404).
@@ -110,10 +111,13 @@ async def move_list(
     if after_id == list_id:
         raise ValidationFailed(field_errors={"after_id": ["A list cannot go after itself"]})
     async with database.unit_of_work() as db:
-        await _locked(db, user_id, list_id, precondition)
+        stored = await _locked(db, user_id, list_id, precondition)
+        await repository.lock_list_order(db, user_id)
         neighbours = await repository.list_neighbours(db, user_id, list_id, after_id)
         if not neighbours.found:
             raise ValidationFailed(field_errors={"after_id": [LIST_NOT_FOUND]})
+        if neighbours.hold(stored.fields["position"]):
+            return stored  # already there: nothing changes
         await repository.place_list(db, user_id, list_id, neighbours, utcnow())
         return await _found(db, user_id, list_id)
 

@@ -27,6 +27,7 @@ from todo_api.kit.pagination import PageNumber, PageSize
 from todo_api.kit.routing import never_null, request_body_schema
 from todo_api.kit.text import (
     DECIMAL_DIGITS,
+    BodyId,
     QueryText,
     RequestBody,
     check_query_text,
@@ -104,10 +105,6 @@ first appearance: counted before the items are validated (``distinct_tags_first`
 then each item cleaned (``clean_tag``)."""
 
 
-ResourceId = Annotated[int, Field(ge=1, le=MAX_INT64)]
-"""A list's or a task's id in a body: a positive 64-bit integer."""
-
-
 class TaskBase(RequestBody):
     """Fields a client may write, with the rules of the API contract ("Tasks")."""
 
@@ -127,7 +124,7 @@ class TaskBase(RequestBody):
         description="Default: `[]`.",
         schema_extra={"examples": [["home", "errands"]]},
     )
-    list_id: ResourceId | None = Field(
+    list_id: BodyId | None = Field(
         default=None,
         description=(
             "One of the user's lists. Omitted on create: the parent's list, else the inbox; "
@@ -135,7 +132,7 @@ class TaskBase(RequestBody):
         ),
         schema_extra={"examples": [7], "json_schema_extra": never_null},
     )
-    parent_id: ResourceId | None = Field(
+    parent_id: BodyId | None = Field(
         default=None,
         description=(
             "A top-level task of the same list: the task is its subtask. `null`: top level. "
@@ -177,12 +174,12 @@ class TaskUpdate(RequestBody):
     priority: Priority | None = Field(default=None, schema_extra={"json_schema_extra": never_null})
     due_date: UTCInput | None = None
     tags: Tags | None = Field(default=None, schema_extra={"json_schema_extra": never_null})
-    list_id: ResourceId | None = Field(
+    list_id: BodyId | None = Field(
         default=None,
         description="Moves the task (and its subtasks) to the end of this list.",
         schema_extra={"examples": [7], "json_schema_extra": never_null},
     )
-    parent_id: ResourceId | None = Field(
+    parent_id: BodyId | None = Field(
         default=None,
         description="A top-level task of the same list: the task becomes its subtask; `null`: "
         "top level.",
@@ -205,11 +202,11 @@ class TaskMove(RequestBody):
 
     model_config = SQLModelConfig(json_schema_extra=request_body_schema)
 
-    list_id: ResourceId | None = Field(
+    list_id: BodyId | None = Field(
         default=None, schema_extra={"examples": [7], "json_schema_extra": never_null}
     )
-    parent_id: ResourceId | None = Field(default=None, schema_extra={"examples": [None]})
-    after_id: ResourceId | None = Field(default=None, schema_extra={"examples": [41]})
+    parent_id: BodyId | None = Field(default=None, schema_extra={"examples": [None]})
+    after_id: BodyId | None = Field(default=None, schema_extra={"examples": [41]})
 
     @field_validator("list_id", mode="before")
     @classmethod

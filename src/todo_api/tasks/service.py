@@ -18,8 +18,9 @@ from typing import Any, Final
 from todo_api.kit.columns import utcnow
 from todo_api.kit.conditional import Precondition
 from todo_api.kit.database import Database, Statements
-from todo_api.kit.errors import NotFound, OwnerMissing, PreconditionFailed, ValidationFailed
-from todo_api.kit.positions import LAST, AfterId, Neighbours
+from todo_api.kit.database_errors import OwnerMissing, violated_constraint
+from todo_api.kit.errors import NotFound, PreconditionFailed, ValidationFailed
+from todo_api.kit.positions import LAST, AfterId
 from todo_api.lists import repository as lists_repository
 from todo_api.lists.service import LIST_NOT_FOUND
 from todo_api.tasks import repository
@@ -35,6 +36,7 @@ from todo_api.tasks.repository import (
 from todo_api.tasks.schemas import TaskCreate, TaskQuery, TaskUpdate
 
 NOT_A_PARENT = "Must be a top-level task of yours in the same list"
+LIST_FOREIGN_KEY = "fk_tasks_list_id_lists"
 
 
 async def list_tasks(
@@ -79,8 +81,15 @@ async def create_task(database: Database, user_id: str, data: TaskCreate) -> Sto
         "created_at": now,
         "updated_at": now,
     }
-    async with database.atomic_write() as db:
-        created = await repository.create_task(db, columns, data.tags, data.list_id, data.parent_id)
+    try:
+        async with database.atomic_write() as db:
+            created = await repository.create_task(
+                db, columns, data.tags, data.list_id, data.parent_id
+            )
+    except Exception as exc:
+        if violated_constraint(exc) == LIST_FOREIGN_KEY:  # the list was deleted meanwhile
+            raise _refused("list_id", LIST_NOT_FOUND) from None
+        raise
     if created is None:
         async with database.reading() as db:
             raise await _misplaced(db, user_id, data.list_id, data.parent_id)
@@ -313,9 +322,8 @@ async def _relocate(
         list_id = parent.list_id
     elif list_id is None:
         list_id = current["list_id"]
-    elif list_id != current["list_id"] and not await lists_repository.list_exists(
-        db, user_id, list_id
-    ):
+    # Moves into one list take turns, so that two never read the same neighbours.
+    if not await lists_repository.lock_list(db, user_id, list_id):
         raise _refused("list_id", LIST_NOT_FOUND)
     same_siblings = (list_id, parent_id) == (current["list_id"], current["parent_id"])
     if same_siblings and not reorder:
@@ -327,16 +335,9 @@ async def _relocate(
     )
     if not neighbours.found:
         raise _refused("after_id", "Not a task at the destination's level of that list")
-    if same_siblings and _between(current["position"], neighbours):
+    if same_siblings and neighbours.hold(current["position"]):
         return  # already there
     now = utcnow()
     await places.place_task(db, user_id, task_id, list_id, parent_id, neighbours, now)
     if list_id != current["list_id"] and parent_id is None:
         await places.carry_subtasks(db, user_id, task_id, list_id, now)
-
-
-def _between(position: str, neighbours: Neighbours) -> bool:
-    """Whether ``position`` already lies between ``neighbours``."""
-    return (neighbours.before is None or neighbours.before < position) and (
-        neighbours.after is None or position < neighbours.after
-    )
