@@ -418,7 +418,7 @@ async def test_another_users_ids_in_a_query_find_nothing(
     make_task: TaskFactory,
     subtests: pytest.Subtests,
 ) -> None:
-    await things_of(client, alice, make_task, "Alice")
+    alices = await things_of(client, alice, make_task, "Alice")
     bobs = await things_of(client, bob, make_task, "Bob")
     await make_task(bob, title="Bob's secret", tags=["secret"], list_id=bobs.list["id"])
     bob_before = await snapshot(client, bob)
@@ -431,6 +431,7 @@ async def test_another_users_ids_in_a_query_find_nothing(
         {"tag": ["bob", "secret"]},
         {"list_id": bobs.list["id"], "parent_id": "none", "sort": "position", "order": "asc"},
         {"parent_id": bobs.in_list["id"], "sort": "title"},
+        {"tag": "sub", "list_id": bobs.list["id"]},
     ]
 
     for params in queries:
@@ -439,11 +440,18 @@ async def test_another_users_ids_in_a_query_find_nothing(
             assert response.status_code == 200, response.text
             assert response.json()["data"] == [] and response.json()["total"] == 0
 
+    shared = await client.get(tasks_url(alice), params={"tag": "sub"}, headers=alice.headers)
+    assert shared.status_code == 200, shared.text
+    assert [t["id"] for t in shared.json()["data"]] == [alices.subtask["id"]]
     tags = await client.get(
         f"/api/{alice.id}/tags", params={"page_size": 100}, headers=alice.headers
     )
     assert tags.status_code == 200, tags.text
-    assert [t["name"] for t in tags.json()["data"]] == ["alice", "sub"]
+    assert tags.json()["data"] == [  # "sub" is Bob's tag too: his task is not counted
+        {"name": "alice", "task_count": 1},
+        {"name": "sub", "task_count": 1},
+    ]
+    assert tags.json()["total"] == 2
     assert await snapshot(client, bob) == bob_before
 
 
