@@ -1,12 +1,12 @@
 """Where a task is: the reads and writes of a move (the API contract, "Subtasks and
 manual order").
 
-A move runs in a unit of work that has locked the moved task's row
-(``writes.lock_task``). The parent it goes under is read ``FOR SHARE``, so
-it cannot become a subtask before the move commits; a task that is made a
-subtask of the moved one meanwhile has had to lock the moved row the same
-way, so the one-level rule holds under concurrent moves on PostgreSQL too.
-The write sets the moved row's place alone; its subtasks follow it to
+A move runs in a unit of work that locks, container first, the destination
+list, the parent it goes under (``FOR SHARE``: it cannot become a subtask or
+go before the move commits) and the moved task (``writes.lock_task``); a
+task made a subtask of the moved one meanwhile has had to share-lock the
+moved row, so the one-level rule holds under concurrent moves on PostgreSQL
+too. The write sets the moved row's place alone; its subtasks follow it to
 another list.
 """
 
@@ -20,6 +20,7 @@ from todo_api.kit.database import Statements
 from todo_api.kit.positions import AfterId, Neighbours, neighbour_keys, position_between
 from todo_api.tasks.models import TASKS
 from todo_api.tasks.repository.statements import TASK_ID, USER_ID, sibling_group
+from todo_api.tasks.repository.writes import Place
 
 # An UPDATE's own parameters may not share a column's name (SQLAlchemy keeps those
 # for its SET): the owner is ``owner_id`` there, the new place ``new_...``.
@@ -35,20 +36,32 @@ class Parent(NamedTuple):
 
 
 _PARENT_ID = bindparam("parent_id", type_=BigInteger())
-_PARENT = (
-    select(TASKS.c.list_id, TASKS.c.parent_id)
-    .where(TASKS.c.id == _PARENT_ID, TASKS.c.user_id == USER_ID)
-    .with_for_update(of=TASKS, read=True)
+_PARENT = select(TASKS.c.list_id, TASKS.c.parent_id).where(
+    TASKS.c.id == _PARENT_ID, TASKS.c.user_id == USER_ID
+)
+_LOCK_PARENT = _PARENT.with_for_update(of=TASKS, read=True)
+_PLACE = select(TASKS.c.list_id, TASKS.c.parent_id, TASKS.c.position).where(
+    TASKS.c.id == TASK_ID, TASKS.c.user_id == USER_ID
 )
 _FIRST_SUBTASK = (
     select(TASKS.c.id).where(TASKS.c.parent_id == TASK_ID, TASKS.c.user_id == USER_ID).limit(1)
 )
 
 
-async def find_parent(db: Statements, user_id: str, parent_id: int) -> Parent | None:
-    """``user_id``'s task ``parent_id``, its row share-locked until the unit of work ends."""
-    rows = await db.fetch(_PARENT, {"parent_id": parent_id, "user_id": user_id})
+async def find_parent(
+    db: Statements, user_id: str, parent_id: int, *, lock: bool = False
+) -> Parent | None:
+    """``user_id``'s task ``parent_id``; ``lock``: its row share-locked until the unit of
+    work ends (it cannot move or go meanwhile; others may share it)."""
+    statement = _LOCK_PARENT if lock else _PARENT
+    rows = await db.fetch(statement, {"parent_id": parent_id, "user_id": user_id})
     return Parent(rows[0]["list_id"], rows[0]["parent_id"]) if rows else None
+
+
+async def find_place(db: Statements, user_id: str, task_id: int) -> Place | None:
+    """Where ``user_id``'s task ``task_id`` is, read without a lock (a move's plan)."""
+    rows = await db.fetch(_PLACE, {"task_id": task_id, "user_id": user_id})
+    return Place(rows[0]["list_id"], rows[0]["parent_id"], rows[0]["position"]) if rows else None
 
 
 async def has_subtasks(db: Statements, user_id: str, task_id: int) -> bool:

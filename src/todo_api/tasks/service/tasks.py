@@ -11,31 +11,26 @@ nothing when nothing changes (``tasks.repository.writes``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Final
+from typing import Any
 
 from todo_api.kit.columns import utcnow
 from todo_api.kit.conditional import Precondition
 from todo_api.kit.database import Database, Statements
 from todo_api.kit.database_errors import OwnerMissing, violated_constraint
 from todo_api.kit.errors import NotFound, PreconditionFailed, ValidationFailed
-from todo_api.kit.positions import LAST, AfterId
 from todo_api.lists import repository as lists_repository
 from todo_api.lists.service import LIST_NOT_FOUND
 from todo_api.tasks import repository
 from todo_api.tasks.models import TaskFields
 from todo_api.tasks.repository import (
     TOGGLE,
-    LockedTask,
     StoredTask,
     TaskChange,
-    places,
     task_fields,
 )
 from todo_api.tasks.schemas import TaskCreate, TaskQuery, TaskUpdate
+from todo_api.tasks.service.moves import KEEP, NOT_A_PARENT, Destination, refused, relocate
 
-NOT_A_PARENT = "Must be a top-level task of yours in the same list"
 LIST_FOREIGN_KEY = "fk_tasks_list_id_lists"
 
 
@@ -88,7 +83,7 @@ async def create_task(database: Database, user_id: str, data: TaskCreate) -> Sto
             )
     except Exception as exc:
         if violated_constraint(exc) == LIST_FOREIGN_KEY:  # the list was deleted meanwhile
-            raise _refused("list_id", LIST_NOT_FOUND) from None
+            raise refused("list_id", LIST_NOT_FOUND) from None
         raise
     if created is None:
         async with database.reading() as db:
@@ -157,8 +152,7 @@ async def _write_and_move(
         ValidationFailed: the place breaks a rule (422).
     """
     async with database.unit_of_work() as db:
-        locked = await _locked(db, user_id, task_id, precondition)
-        await _relocate(db, user_id, task_id, locked, destination, reorder=False)
+        await relocate(db, user_id, task_id, destination, precondition, reorder=False)
         written = await repository.write_in_transaction(
             db, user_id, task_id, change, None, utcnow()
         )
@@ -223,121 +217,3 @@ async def _write(
     if written.refused:
         raise PreconditionFailed()
     return written.task
-
-
-class Keep(Enum):
-    """``parent_id`` omitted: the task keeps its parent (or its top level)."""
-
-    KEEP = "keep"
-
-
-KEEP: Final = Keep.KEEP
-
-
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """Where a move puts a task: list ``list_id`` (``None``: the parent's, else its own),
-    under ``parent_id`` (``None``: top level; ``KEEP``: its own), at ``after_id``."""
-
-    list_id: int | None = None
-    parent_id: int | Keep | None = KEEP
-    after_id: AfterId = LAST
-
-
-async def move_task(
-    database: Database,
-    user_id: str,
-    task_id: int,
-    destination: Destination,
-    precondition: Precondition,
-) -> StoredTask:
-    """Move the task to ``destination`` (the API contract, "Subtasks and manual order"),
-    writing its row alone; its subtasks follow it to another list. A move to where
-    it already is changes nothing.
-
-    Raises:
-        NotFound: no such task for this user (404).
-        PreconditionFailed: ``precondition`` does not hold (412).
-        ValidationFailed: the destination breaks a rule (422, ``field_errors`` on
-            ``list_id``, ``parent_id`` or ``after_id``).
-    """
-    async with database.unit_of_work() as db:
-        locked = await _locked(db, user_id, task_id, precondition)
-        await _relocate(db, user_id, task_id, locked, destination, reorder=True)
-        found = await repository.find_task(db, user_id, task_id)
-    assert found is not None  # locked in this unit of work
-    return found
-
-
-async def _locked(
-    db: Statements, user_id: str, task_id: int, precondition: Precondition
-) -> LockedTask:
-    """The task, its row locked until the unit of work ends.
-
-    Raises:
-        NotFound: no such task for this user.
-        PreconditionFailed: ``precondition`` does not hold for it.
-    """
-    locked = await repository.lock_task(db, user_id, task_id)
-    if locked is None:
-        raise NotFound("Task not found")
-    versions = precondition.versions(task_id)
-    if versions is not None and locked.columns["version"] not in versions:
-        raise PreconditionFailed()
-    return locked
-
-
-def _refused(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(field_errors={field: [message]})
-
-
-async def _relocate(
-    db: Statements,
-    user_id: str,
-    task_id: int,
-    locked: LockedTask,
-    destination: Destination,
-    *,
-    reorder: bool,
-) -> None:
-    """Put the locked task at ``destination``, checking the rules of the contract;
-    ``reorder`` false (a PATCH or PUT): only if its list or parent changes, and then last.
-
-    Raises:
-        ValidationFailed: as ``move_task``.
-    """
-    current = locked.columns
-    parent_id = current["parent_id"] if destination.parent_id is KEEP else destination.parent_id
-    list_id = destination.list_id
-    if parent_id is not None:
-        if parent_id == task_id:
-            raise _refused("parent_id", "A task cannot be its own subtask")
-        parent = await places.find_parent(db, user_id, parent_id)
-        if parent is None or parent.parent_id is not None:
-            raise _refused("parent_id", NOT_A_PARENT)
-        if list_id is not None and list_id != parent.list_id:
-            raise _refused("parent_id", NOT_A_PARENT)
-        if await places.has_subtasks(db, user_id, task_id):
-            raise _refused("parent_id", "A task that has subtasks cannot become a subtask")
-        list_id = parent.list_id
-    elif list_id is None:
-        list_id = current["list_id"]
-    # Moves into one list take turns, so that two never read the same neighbours.
-    if not await lists_repository.lock_list(db, user_id, list_id):
-        raise _refused("list_id", LIST_NOT_FOUND)
-    same_siblings = (list_id, parent_id) == (current["list_id"], current["parent_id"])
-    if same_siblings and not reorder:
-        return
-    if destination.after_id == task_id:
-        raise _refused("after_id", "A task cannot go after itself")
-    neighbours = await places.sibling_neighbours(
-        db, user_id, task_id, list_id, parent_id, destination.after_id
-    )
-    if not neighbours.found:
-        raise _refused("after_id", "Not a task at the destination's level of that list")
-    if same_siblings and neighbours.hold(current["position"]):
-        return  # already there
-    now = utcnow()
-    await places.place_task(db, user_id, task_id, list_id, parent_id, neighbours, now)
-    if list_id != current["list_id"] and parent_id is None:
-        await places.carry_subtasks(db, user_id, task_id, list_id, now)

@@ -1,0 +1,206 @@
+"""The move rules of the API contract ("Subtasks and manual order"): where a task may
+go, and how a move locks and writes (``relocate``), for the move route and for a PUT
+or PATCH that names a list or parent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+from todo_api.kit.columns import utcnow
+from todo_api.kit.conditional import Precondition
+from todo_api.kit.database import Database, Statements
+from todo_api.kit.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from todo_api.kit.positions import LAST, AfterId
+from todo_api.lists import repository as lists_repository
+from todo_api.lists.service import LIST_NOT_FOUND
+from todo_api.tasks import repository
+from todo_api.tasks.models import TaskColumns
+from todo_api.tasks.repository import LockedTask, Place, StoredTask, places
+
+NOT_A_PARENT = "Must be a top-level task of yours in the same list"
+
+
+class Keep(Enum):
+    """``parent_id`` omitted: the task keeps its parent (or its top level)."""
+
+    KEEP = "keep"
+
+
+KEEP: Final = Keep.KEEP
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a move puts a task: list ``list_id`` (``None``: the parent's, else its own),
+    under ``parent_id`` (``None``: top level; ``KEEP``: its own), at ``after_id``."""
+
+    list_id: int | None = None
+    parent_id: int | Keep | None = KEEP
+    after_id: AfterId = LAST
+
+
+async def move_task(
+    database: Database,
+    user_id: str,
+    task_id: int,
+    destination: Destination,
+    precondition: Precondition,
+) -> StoredTask:
+    """Move the task to ``destination`` (the API contract, "Subtasks and manual order"),
+    writing its row alone; its subtasks follow it to another list. A move to where
+    it already is changes nothing.
+
+    Raises:
+        NotFound: no such task for this user (404).
+        PreconditionFailed: ``precondition`` does not hold (412).
+        ValidationFailed: the destination breaks a rule (422, ``field_errors`` on
+            ``list_id``, ``parent_id`` or ``after_id``).
+    """
+    async with database.unit_of_work() as db:
+        await relocate(db, user_id, task_id, destination, precondition, reorder=True)
+        found = await repository.find_task(db, user_id, task_id)
+    assert found is not None  # locked in this unit of work
+    return found
+
+
+async def _locked(
+    db: Statements, user_id: str, task_id: int, precondition: Precondition
+) -> LockedTask:
+    """The task, its row locked until the unit of work ends.
+
+    Raises:
+        NotFound: no such task for this user.
+        PreconditionFailed: ``precondition`` does not hold for it.
+    """
+    locked = await repository.lock_task(db, user_id, task_id)
+    if locked is None:
+        raise NotFound("Task not found")
+    versions = precondition.versions(task_id)
+    if versions is not None and locked.columns["version"] not in versions:
+        raise PreconditionFailed()
+    return locked
+
+
+def refused(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(field_errors={field: [message]})
+
+
+MOVE_ATTEMPTS = 3
+"""How many times a move plans again when its task or parent moved between its
+unlocked read and its locks, before it answers 409."""
+
+
+async def relocate(
+    db: Statements,
+    user_id: str,
+    task_id: int,
+    destination: Destination,
+    precondition: Precondition,
+    *,
+    reorder: bool,
+) -> None:
+    """Lock the task and put it at ``destination``, checking the rules of the contract;
+    ``reorder`` false (a PUT or PATCH): only if its list or parent changes, and then last.
+
+    Rows are locked container first: the destination list, the parent (``FOR SHARE``),
+    the task, then its subtasks; as a list's delete (list, then its tasks) and a task's
+    (task, then its subtasks) do, so a move and a delete wait for each other and never
+    deadlock. Where to lock is planned from an unlocked read; if the task or the parent
+    moved in between, the move plans again.
+
+    Raises:
+        NotFound: no such task for this user (404).
+        PreconditionFailed: ``precondition`` does not hold (412).
+        ValidationFailed: as ``move_task`` (422).
+        Conflict: the task kept moving under concurrent requests (409).
+    """
+    for _ in range(MOVE_ATTEMPTS):
+        seen = await places.find_place(db, user_id, task_id)
+        if seen is None:
+            raise NotFound("Task not found")
+        parent_id = seen.parent_id if destination.parent_id is KEEP else destination.parent_id
+        try:
+            list_id = await _destination_list(db, user_id, task_id, seen, parent_id, destination)
+            # Moves into one list take turns, so that two never read the same neighbours.
+            if not await lists_repository.lock_list(db, user_id, list_id):
+                raise refused("list_id", LIST_NOT_FOUND)
+        except ValidationFailed:
+            # The parent or list may be gone because the task went with it: then 404.
+            if await places.find_place(db, user_id, task_id) is None:
+                raise NotFound("Task not found") from None
+            raise
+        if parent_id is not None:
+            parent = await places.find_parent(db, user_id, parent_id, lock=True)
+            if parent is None or parent.parent_id is not None or parent.list_id != list_id:
+                continue  # the parent moved meanwhile: plan again
+        locked = await _locked(db, user_id, task_id, precondition)
+        current = locked.columns
+        if (current["list_id"], current["parent_id"]) != (seen.list_id, seen.parent_id):
+            continue  # the task moved meanwhile: plan again
+        await _place(db, user_id, task_id, current, list_id, parent_id, destination, reorder)
+        return
+    raise Conflict("The task was moved by other requests meanwhile; try again")
+
+
+async def _destination_list(
+    db: Statements,
+    user_id: str,
+    task_id: int,
+    seen: Place,
+    parent_id: int | None,
+    destination: Destination,
+) -> int:
+    """The list a move goes to: the parent's (which must be a top-level task of the user,
+    in ``destination.list_id`` if given), else ``destination.list_id``, else the task's.
+
+    Raises:
+        ValidationFailed: the parent is not such a task (422 ``parent_id``).
+    """
+    if parent_id is None:
+        return destination.list_id if destination.list_id is not None else seen.list_id
+    if parent_id == task_id:
+        raise refused("parent_id", "A task cannot be its own subtask")
+    parent = await places.find_parent(db, user_id, parent_id)
+    if parent is None or parent.parent_id is not None:
+        raise refused("parent_id", NOT_A_PARENT)
+    if destination.list_id is not None and destination.list_id != parent.list_id:
+        raise refused("parent_id", NOT_A_PARENT)
+    return parent.list_id
+
+
+async def _place(
+    db: Statements,
+    user_id: str,
+    task_id: int,
+    current: TaskColumns,
+    list_id: int,
+    parent_id: int | None,
+    destination: Destination,
+    reorder: bool,
+) -> None:
+    """Write the locked task's new place (``relocate``), if it has one.
+
+    Raises:
+        ValidationFailed: as ``move_task`` (422).
+    """
+    if parent_id is not None and await places.has_subtasks(db, user_id, task_id):
+        raise refused("parent_id", "A task that has subtasks cannot become a subtask")
+    same_siblings = (list_id, parent_id) == (current["list_id"], current["parent_id"])
+    if same_siblings and not reorder:
+        return
+    if destination.after_id == task_id:
+        raise refused("after_id", "A task cannot go after itself")
+    neighbours = await places.sibling_neighbours(
+        db, user_id, task_id, list_id, parent_id, destination.after_id
+    )
+    if not neighbours.found:
+        raise refused("after_id", "Not a task at the destination's level of that list")
+    if same_siblings and neighbours.hold(current["position"]):
+        return  # already there
+    now = utcnow()
+    await places.place_task(db, user_id, task_id, list_id, parent_id, neighbours, now)
+    if list_id != current["list_id"] and parent_id is None:
+        await places.carry_subtasks(db, user_id, task_id, list_id, now)
