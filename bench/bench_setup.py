@@ -3,7 +3,10 @@
 Used by ``bench/run.py``. The seed goes straight into the tables with
 asyncpg ``COPY`` (seconds for 12,000 tasks); table and column names and the
 priority encoding come from the project's models, so the seed follows the
-schema the service reads.
+schema the service reads. Every seeded task is a top-level task of its user's
+inbox (made by the trigger on ``users``, migration 0003), and its position is
+``position_key(id)``, so the manual order is the order of creation, as the
+migration orders existing tasks.
 """
 
 from __future__ import annotations
@@ -95,7 +98,8 @@ DETAILS = (
 
 @dataclass(frozen=True, slots=True)
 class BenchUser:
-    """A seeded user: id, bearer token and the contiguous id range of its seeded tasks."""
+    """A seeded user: id, bearer token, the contiguous id range of its seeded tasks and
+    the inbox that holds them all (top level, in id order)."""
 
     key: str
     user_id: str
@@ -103,6 +107,7 @@ class BenchUser:
     task_count: int
     id_lo: int
     id_hi: int
+    inbox_id: int
 
 
 @dataclass(slots=True)
@@ -174,9 +179,11 @@ def _pick_tags(rng: random.Random) -> list[str]:
 
 
 def _task_rows(
-    rng: random.Random, user_id: str, count: int, first_id: int, now: datetime
+    rng: random.Random, user_id: str, list_id: int, count: int, first_id: int, now: datetime
 ) -> tuple[list[tuple[Any, ...]], list[list[str]]]:
-    """``count`` task rows (id, user_id, title, ...) and each one's tag names."""
+    """``count`` task rows (id, user_id, list_id, position, title, ...) and each one's tag
+    names; the position of task ``n`` is ``position_key(n)`` (creation order)."""
+    from todo_api.kit.positions import position_key
     from todo_api.tasks.models import Priority, PriorityRank
 
     rank = PriorityRank()
@@ -198,6 +205,8 @@ def _task_rows(
             (
                 first_id + offset,
                 user_id,
+                list_id,
+                position_key(first_id + offset),
                 f"{rng.choice(VERBS)} {rng.choice(NOUNS)}",
                 description,
                 completed,
@@ -216,6 +225,8 @@ def _task_rows(
 TASK_COPY_COLUMNS = [
     "id",
     "user_id",
+    "list_id",
+    "position",
     "title",
     "description",
     "completed",
@@ -233,14 +244,19 @@ async def seed(
 ) -> SeedResult:
     """Users with ``plan[key]`` tasks each, 0 to 3 tags per task, via ``COPY``.
 
-    Task ids are assigned here, contiguous per user, and the sequence is
-    moved past them, so later inserts by the service do not collide.
+    Task ids are assigned here, contiguous per user, and the id sequence is
+    moved past them, so later inserts by the service do not collide; so is
+    the sequence of "last" position keys (``kit.positions``), so a task the
+    service creates goes after every seeded one.
     """
     from todo_api.auth.models import User
+    from todo_api.kit.positions import POSITION_SEQUENCE
+    from todo_api.lists.models import TaskList
     from todo_api.tasks.models import Tag, Task, TaskTag
 
     tables = {
         "users": User.__tablename__,
+        "lists": TaskList.__tablename__,
         "tasks": Task.__tablename__,
         "tags": Tag.__tablename__,
         "task_tags": TaskTag.__tablename__,
@@ -267,7 +283,13 @@ async def seed(
                 f"Bench {key}",
                 now,
             )
-            rows, tags = _task_rows(rng, user_id, count, next_id, now)
+            inbox_id: int = await connection.fetchval(
+                f"SELECT id FROM {tables['lists']} WHERE user_id = $1 AND is_inbox",  # noqa: S608
+                user_id,
+            )
+            if inbox_id is None:
+                raise SystemExit("no inbox made for a new user: is migration 0003 applied?")
+            rows, tags = _task_rows(rng, user_id, inbox_id, count, next_id, now)
             await connection.copy_records_to_table(
                 tables["tasks"], records=rows, columns=TASK_COPY_COLUMNS
             )
@@ -294,12 +316,19 @@ async def seed(
                 task_count=count,
                 id_lo=next_id,
                 id_hi=next_id + count - 1,
+                inbox_id=inbox_id,
             )
             result.tasks += count
             result.task_tags += len(links)
             next_id += count
         await connection.execute(
             f"SELECT setval(pg_get_serial_sequence('{tables['tasks']}', 'id'), $1)", next_id - 1
+        )
+        # Every seeded key is at most position_key(max id): new "last" keys start past it.
+        await connection.execute(
+            f"SELECT setval('{POSITION_SEQUENCE}', greatest("  # noqa: S608
+            f"(SELECT max(id) FROM {tables['tasks']}), "
+            f"(SELECT last_value FROM {POSITION_SEQUENCE})))"
         )
         await connection.execute("ANALYZE")
     finally:

@@ -18,12 +18,13 @@ import time
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import jwt
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from todo_api.auth.models import User
 from todo_api.auth.tokens import issue_access_token
 from todo_api.config import load_settings
 from todo_api.kit.columns import utcnow
+from todo_api.lists.models import LISTS
 from todo_api.main import close_resources, create_app
 from todo_api.migrate import upgrade_to_head
 from todo_api.resources import app_resources
@@ -111,11 +112,16 @@ async def main(requests: int, rounds: int) -> None:
                 id=USER_ID, created_at=now, updated_at=now
             )
         )
+        # The inbox is made with the user (a trigger, migration 0003); every task goes
+        # there, last (``position``'s column default: creation order).
+        inbox = select(LISTS.c.id).where(LISTS.c.user_id == USER_ID, LISTS.c.is_inbox)
+        inbox_id = (await connection.execute(inbox)).scalar_one()
         await connection.execute(
             insert(Task.__table__),  # type: ignore[attr-defined]
             [
                 {
                     "user_id": USER_ID,
+                    "list_id": inbox_id,
                     "title": f"task {n}",
                     "completed": n % 3 == 0,
                     "priority": list(Priority)[n % 3],

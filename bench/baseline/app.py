@@ -17,11 +17,12 @@ does the work every implementation of the contract must do:
     ``count(*)`` subquery; the total alone only for an empty page past the
     first;
   - get: one statement, the task joined to its tags;
-  - create (with tags), in a transaction: upsert each tag ``ON CONFLICT DO
-    NOTHING`` (sorted), insert the task, link each tag by name (``INSERT ...
-    SELECT``); each ``executemany`` is pipelined;
-  - complete (toggle), in a transaction: the task and its tags ``FOR UPDATE
-    OF tasks``, then ``UPDATE``;
+  - create (with tags), one statement of data-modifying CTEs: insert the
+    task, top level in the user's inbox and last there (the ``position``
+    column's default), its missing tags (sorted, ``ON CONFLICT DO
+    UPDATE``), its links;
+  - complete (toggle), one statement: the task and its tags ``FOR UPDATE OF
+    tasks``, then ``UPDATE``;
 * answers with the same JSON (``{"data": [...], "total", "page",
   "page_size"}``, ``{"data": task}``), times in RFC 3339 UTC with ``Z``, the
   ``ETag`` (and ``Location`` on create) headers.
@@ -54,7 +55,8 @@ PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high"}
 PRIORITY_RANKS = {name: rank for rank, name in PRIORITY_NAMES.items()}
 
 TASK_COLUMNS = (
-    "tasks.id, tasks.user_id, tasks.title, tasks.description, tasks.completed, "
+    "tasks.id, tasks.user_id, tasks.list_id, tasks.parent_id, tasks.position, "
+    "tasks.title, tasks.description, tasks.completed, "
     "tasks.completed_at, tasks.priority, tasks.due_date, tasks.created_at, "
     "tasks.updated_at, tasks.version"
 )
@@ -68,10 +70,14 @@ GET_TASK = (
     "WHERE tasks.id = $1 AND tasks.user_id = $2 ORDER BY task_tags.position"
 )
 INSERT_TASK = (
-    "INSERT INTO tasks (user_id, title, description, completed, completed_at, priority, "
-    "due_date, version, created_at, updated_at) "
-    f"VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) RETURNING {TASK_COLUMNS}"
+    "INSERT INTO tasks (user_id, list_id, title, description, completed, completed_at, "
+    "priority, due_date, version, created_at, updated_at) "
+    "VALUES ($1::varchar, (SELECT id FROM lists WHERE user_id = $1 AND is_inbox), "
+    f"$2, $3, $4, $5, $6, $7, 1, $8, $8) RETURNING {TASK_COLUMNS}"
 )
+"""A new task, top level in the user's inbox, last there (``position``'s column default).
+``$1::varchar``: else the subquery's ``user_id = $1`` deduces ``text`` first, against the
+column's ``varchar`` (``inconsistent types deduced for parameter $1``)."""
 CREATE_TAGGED_TASK = (
     f"WITH task AS ({INSERT_TASK}), "
     "existing AS (SELECT id, name FROM tags WHERE user_id = $1 AND name = ANY($9::varchar[])), "
@@ -99,6 +105,9 @@ WRITE_COMPLETED = (
     f"AND ($3::boolean IS NULL OR tasks.completed IS DISTINCT FROM $3) RETURNING {TASK_COLUMNS}) "
     "SELECT old.tags, coalesce(new.id, old.id) AS id, "
     "coalesce(new.user_id, old.user_id) AS user_id, "
+    "coalesce(new.list_id, old.list_id) AS list_id, "
+    "CASE WHEN new.id IS NULL THEN old.parent_id ELSE new.parent_id END AS parent_id, "
+    "coalesce(new.position, old.position) AS position, "
     "coalesce(new.title, old.title) AS title, "
     "CASE WHEN new.id IS NULL THEN old.description ELSE new.description END AS description, "
     "coalesce(new.completed, old.completed) AS completed, "
@@ -164,6 +173,9 @@ def task_json(row: Mapping[str, Any], tags: list[str]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "user_id": row["user_id"],
+        "list_id": row["list_id"],
+        "parent_id": row["parent_id"],
+        "position": row["position"],
         "title": row["title"],
         "description": row["description"],
         "completed": row["completed"],
