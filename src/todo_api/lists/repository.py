@@ -132,10 +132,10 @@ async def find_list(
     return _stored(rows[0]) if rows else None
 
 
-async def create_list(db: Statements, user_id: str, name: str, now: Any) -> int:
-    """Store a new list named ``name`` for ``user_id``, last in their order; its id.
+async def create_list(db: Statements, user_id: str, name: str, now: Any) -> StoredList:
+    """Store a new list named ``name`` for ``user_id``, last in their order.
 
-    PostgreSQL gives it a new "last" key (the column default, one statement);
+    PostgreSQL gives it a new "last" key (the column default): one statement.
     SQLite, where writers are serialised, a key after the greatest of the user's.
     """
     values: dict[str, Any] = {
@@ -149,9 +149,9 @@ async def create_list(db: Statements, user_id: str, name: str, now: Any) -> int:
     if db.dialect.name != "postgresql":
         last = await neighbour_keys(db, LISTS, [_OWNED], {"user_id": user_id}, None, LAST)
         values["position"] = key_between(last.before, None)
-    rows = await db.fetch(insert(LISTS).values(values).returning(LISTS.c.id), {})
-    list_id: int = rows[0]["id"]
-    return list_id
+    statement = insert(LISTS).values(values).returning(*LISTS.c)
+    row = (await db.fetch(statement, {}))[0]
+    return _stored({**row, "task_count": 0, "completed_count": 0})  # a new list is empty
 
 
 async def rename_list(db: Statements, user_id: str, list_id: int, name: str, now: Any) -> None:

@@ -52,9 +52,8 @@ async def get_list(database: Database, user_id: str, list_id: int) -> StoredList
 
 async def create_list(database: Database, user_id: str, name: str) -> StoredList:
     """Store a new list for ``user_id``, last in their order."""
-    async with database.unit_of_work() as db:
-        list_id = await repository.create_list(db, user_id, name, utcnow())
-        return await _found(db, user_id, list_id)
+    async with database.atomic_write() as db:
+        return await repository.create_list(db, user_id, name, utcnow())
 
 
 async def rename_list(

@@ -60,8 +60,16 @@ class Task(SQLModel, table=True):
         ),
         Index("ix_tasks_user_id_priority_id", "user_id", "priority", "id"),
         Index("ix_tasks_user_id_due_date_id", "user_id", "due_date", "id"),
-        Index("ix_tasks_list_id_parent_id_position_id", "list_id", "parent_id", "position", "id"),
+        Index(
+            "ix_tasks_list_id_position_id",
+            "list_id",
+            "position",
+            "id",
+            postgresql_where=text("parent_id IS NULL"),
+            sqlite_where=text("parent_id IS NULL"),
+        ),
         Index("ix_tasks_parent_id_position_id", "parent_id", "position", "id"),
+        Index("ix_tasks_list_id_completed", "list_id", "completed"),
         # sort=title: SQLite's lower() is a Python function (kit.engine), which an
         # index there could not use without it.
         Index("ix_tasks_user_id_lower_title_id", "user_id", func.lower(text("title")), "id").ddl_if(

@@ -11,7 +11,8 @@ Create Date: 2026-11-30
 - ``tasks.list_id`` (every existing task moves into its user's inbox),
   ``tasks.parent_id`` (subtasks; deleting a parent deletes them) and
   ``tasks.position`` (manual order, ``kit.positions``): existing tasks keep
-  their order of creation, as ``position_key(id)``.
+  their order of creation, as ``position_key(id)``; indexes for a list's top
+  level and a task's subtasks in that order, and for a list's counts.
 - PostgreSQL: the sequence ``position_keys`` and the function
   ``position_key(bigint)``, whose values are the "last" keys of new rows (a
   column default), started past every key given here; the index on
@@ -125,9 +126,15 @@ _FILL_TASKS = (
     "UPDATE tasks SET list_id = (SELECT lists.id FROM lists "
     "WHERE lists.user_id = tasks.user_id AND lists.is_inbox), position = {key}"
 )
-_TASK_INDEXES = (
-    ("ix_tasks_list_id_parent_id_position_id", ["list_id", "parent_id", "position", "id"]),
-    ("ix_tasks_parent_id_position_id", ["parent_id", "position", "id"]),
+_TOP_LEVEL = sa.text("parent_id IS NULL")
+_TASK_INDEXES: tuple[tuple[str, list[str], sa.TextClause | None], ...] = (
+    # A list's top level in manual order: partial, because PostgreSQL does not take
+    # ``parent_id IS NULL`` as fixing a column of the index for its order.
+    ("ix_tasks_list_id_position_id", ["list_id", "position", "id"], _TOP_LEVEL),
+    # A task's subtasks in manual order; the cascade from a deleted parent.
+    ("ix_tasks_parent_id_position_id", ["parent_id", "position", "id"], None),
+    # A list's counts (index-only); the cascade from a deleted list.
+    ("ix_tasks_list_id_completed", ["list_id", "completed"], None),
 )
 
 
@@ -160,8 +167,8 @@ def _upgrade_postgresql() -> None:
     op.alter_column("tasks", "position", nullable=False, server_default=sa.text(_NEXT_KEY))
     for name, referred, column in _TASK_FOREIGN_KEYS:
         op.create_foreign_key(name, "tasks", referred, [column], ["id"], ondelete="CASCADE")
-    for name, columns in _TASK_INDEXES:
-        op.create_index(name, "tasks", columns)
+    for name, columns, where in _TASK_INDEXES:
+        op.create_index(name, "tasks", columns, postgresql_where=where)
     op.create_index(
         "ix_tasks_user_id_lower_title_id", "tasks", ["user_id", sa.text("lower(title)"), "id"]
     )
@@ -183,8 +190,8 @@ def _upgrade_sqlite() -> None:
         batch.alter_column("position", existing_type=POSITION, nullable=False)
         for name, referred, column in _TASK_FOREIGN_KEYS:
             batch.create_foreign_key(name, referred, [column], ["id"], ondelete="CASCADE")
-        for name, columns in _TASK_INDEXES:
-            batch.create_index(name, columns)
+        for name, columns, where in _TASK_INDEXES:
+            batch.create_index(name, columns, sqlite_where=where)
     for statement in _task_count_triggers():
         op.execute(statement)
 
@@ -209,7 +216,7 @@ def downgrade() -> None:
         recreate="always" if not postgresql else "auto",
         table_kwargs={"sqlite_autoincrement": True},
     ) as batch:
-        for name, _ in _TASK_INDEXES:
+        for name, _, _ in _TASK_INDEXES:
             batch.drop_index(name)
         for name, _, _ in _TASK_FOREIGN_KEYS:
             batch.drop_constraint(name, type_="foreignkey")

@@ -12,13 +12,13 @@ another list.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import BigInteger, String, bindparam, select, update
+from sqlalchemy import BigInteger, String, bindparam, case, or_, select, update
 
 from todo_api.kit.database import Statements
 from todo_api.kit.positions import AfterId, Neighbours, neighbour_keys, position_between
-from todo_api.tasks.models import TASKS
+from todo_api.tasks.models import TASKS, TaskColumns
 from todo_api.tasks.repository.statements import TASK_ID, USER_ID, sibling_group
 from todo_api.tasks.repository.writes import Place
 
@@ -93,55 +93,53 @@ async def sibling_neighbours(
     )
 
 
+class NewPlace(NamedTuple):
+    """Where a move puts a task: list, parent (``None``: top level), the keys around it."""
+
+    list_id: int
+    parent_id: int | None
+    neighbours: Neighbours
+
+
 async def place_task(
-    db: Statements,
-    user_id: str,
-    task_id: int,
-    list_id: int,
-    parent_id: int | None,
-    neighbours: Neighbours,
-    now: Any,
-) -> None:
-    """Put ``user_id``'s task ``task_id`` in list ``list_id`` under ``parent_id``,
-    between ``neighbours``, as its next version: this row alone is written."""
+    db: Statements, user_id: str, task_id: int, place: NewPlace, carry: bool, now: Any
+) -> TaskColumns:
+    """Put ``user_id``'s task ``task_id`` at ``place`` as its next version, in one
+    statement: its row alone, and with ``carry`` its subtasks' (they follow it to
+    ``place.list_id``, their own order kept, each as its next version).
+
+    Returns:
+        The moved task's columns as written.
+    """
+    moved = TASKS.c.id == TASK_ID
     statement = (
         update(TASKS)
-        .where(TASKS.c.id == TASK_ID, TASKS.c.user_id == _OWNER_ID)
+        .where(
+            TASKS.c.user_id == _OWNER_ID,
+            or_(moved, TASKS.c.parent_id == TASK_ID) if carry else moved,
+        )
         .values(
             list_id=_NEW_LIST_ID,
-            parent_id=bindparam("new_parent_id", type_=BigInteger()),
-            position=position_between(db.dialect, neighbours),
+            parent_id=case(
+                (moved, bindparam("new_parent_id", type_=BigInteger())),
+                else_=TASKS.c.parent_id,
+            ),
+            position=case(
+                (moved, position_between(db.dialect, place.neighbours)),
+                else_=TASKS.c.position,
+            ),
             version=TASKS.c.version + 1,
             updated_at=bindparam("now"),
         )
+        .returning(*TASKS.c)
     )
     parameters = {
         "task_id": task_id,
         "owner_id": user_id,
-        "new_list_id": list_id,
-        "new_parent_id": parent_id,
+        "new_list_id": place.list_id,
+        "new_parent_id": place.parent_id,
         "now": now,
     }
-    await db.execute(statement, parameters)
-
-
-_CARRY_SUBTASKS = (
-    update(TASKS)
-    .where(TASKS.c.parent_id == TASK_ID, TASKS.c.user_id == _OWNER_ID)
-    .values(
-        list_id=_NEW_LIST_ID,
-        version=TASKS.c.version + 1,
-        updated_at=bindparam("now"),
-    )
-)
-
-
-async def carry_subtasks(
-    db: Statements, user_id: str, task_id: int, list_id: int, now: Any
-) -> None:
-    """Move the subtasks of ``user_id``'s task ``task_id`` into list ``list_id``, each as
-    its next version; their positions among themselves are kept."""
-    await db.execute(
-        _CARRY_SUBTASKS,
-        {"task_id": task_id, "owner_id": user_id, "new_list_id": list_id, "now": now},
-    )
+    rows = await db.fetch(statement, parameters)
+    (row,) = [row for row in rows if row["id"] == task_id]
+    return cast(TaskColumns, {column.key: row[column.key] for column in TASKS.c})

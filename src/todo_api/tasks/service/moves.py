@@ -18,7 +18,7 @@ from todo_api.lists import repository as lists_repository
 from todo_api.lists.service import LIST_NOT_FOUND
 from todo_api.tasks import repository
 from todo_api.tasks.models import TaskColumns
-from todo_api.tasks.repository import LockedTask, Place, StoredTask, places
+from todo_api.tasks.repository import LockedTask, Place, StoredTask, places, task_fields
 
 NOT_A_PARENT = "Must be a top-level task of yours in the same list"
 
@@ -60,10 +60,8 @@ async def move_task(
             ``list_id``, ``parent_id`` or ``after_id``).
     """
     async with database.unit_of_work() as db:
-        await relocate(db, user_id, task_id, destination, precondition, reorder=True)
-        found = await repository.find_task(db, user_id, task_id)
-    assert found is not None  # locked in this unit of work
-    return found
+        moved = await relocate(db, user_id, task_id, destination, precondition, reorder=True)
+    return StoredTask(task_fields(moved.columns, moved.tags), moved.columns["version"])
 
 
 async def _locked(
@@ -101,7 +99,7 @@ async def relocate(
     precondition: Precondition,
     *,
     reorder: bool,
-) -> None:
+) -> LockedTask:
     """Lock the task and put it at ``destination``, checking the rules of the contract;
     ``reorder`` false (a PUT or PATCH): only if its list or parent changes, and then last.
 
@@ -116,6 +114,9 @@ async def relocate(
         PreconditionFailed: ``precondition`` does not hold (412).
         ValidationFailed: as ``move_task`` (422).
         Conflict: the task kept moving under concurrent requests (409).
+
+    Returns:
+        The task as it now is, still locked.
     """
     for _ in range(MOVE_ATTEMPTS):
         seen = await places.find_place(db, user_id, task_id)
@@ -140,8 +141,10 @@ async def relocate(
         current = locked.columns
         if (current["list_id"], current["parent_id"]) != (seen.list_id, seen.parent_id):
             continue  # the task moved meanwhile: plan again
-        await _place(db, user_id, task_id, current, list_id, parent_id, destination, reorder)
-        return
+        placed = await _place(
+            db, user_id, task_id, current, list_id, parent_id, destination, reorder
+        )
+        return LockedTask(placed or current, locked.tags)
     raise Conflict("The task was moved by other requests meanwhile; try again")
 
 
@@ -180,8 +183,9 @@ async def _place(
     parent_id: int | None,
     destination: Destination,
     reorder: bool,
-) -> None:
-    """Write the locked task's new place (``relocate``), if it has one.
+) -> TaskColumns | None:
+    """Write the locked task's new place (``relocate``), if it has one: its columns as
+    written, ``None`` if it stays where it is.
 
     Raises:
         ValidationFailed: as ``move_task`` (422).
@@ -190,7 +194,7 @@ async def _place(
         raise refused("parent_id", "A task that has subtasks cannot become a subtask")
     same_siblings = (list_id, parent_id) == (current["list_id"], current["parent_id"])
     if same_siblings and not reorder:
-        return
+        return None
     if destination.after_id == task_id:
         raise refused("after_id", "A task cannot go after itself")
     neighbours = await places.sibling_neighbours(
@@ -199,8 +203,8 @@ async def _place(
     if not neighbours.found:
         raise refused("after_id", "Not a task at the destination's level of that list")
     if same_siblings and neighbours.hold(current["position"]):
-        return  # already there
-    now = utcnow()
-    await places.place_task(db, user_id, task_id, list_id, parent_id, neighbours, now)
-    if list_id != current["list_id"] and parent_id is None:
-        await places.carry_subtasks(db, user_id, task_id, list_id, now)
+        return None  # already there
+    carry = list_id != current["list_id"] and parent_id is None
+    return await places.place_task(
+        db, user_id, task_id, places.NewPlace(list_id, parent_id, neighbours), carry, utcnow()
+    )
