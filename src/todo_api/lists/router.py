@@ -8,7 +8,7 @@ repository's statements (404 for another user's list).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Request, Response, status
 
@@ -18,8 +18,8 @@ from todo_api.kit.database import Database
 from todo_api.kit.errors import error_doc
 from todo_api.kit.pagination import page_body
 from todo_api.kit.positions import LAST
+from todo_api.kit.resource_docs import COMMON_ERRORS, ResourceDocs
 from todo_api.kit.routing import (
-    header_parameter,
     json_response,
     query_parameters,
     validated_query,
@@ -37,45 +37,14 @@ from todo_api.lists.schemas import (
 )
 from todo_api.lists.service import list_etag
 from todo_api.resources import resources
-from todo_api.tasks.router import BODY_ERRORS, COMMON_ERRORS
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: error_doc("No such list for this user (`NOT_FOUND`).")
-}
-PRECONDITION: dict[int | str, dict[str, Any]] = {
-    412: error_doc("`If-Match` does not match the list's current ETag (`PRECONDITION_FAILED`).")
-}
-ETAG_HEADER: dict[str, Any] = {
-    "ETag": {
-        "description": (
-            "Strong validator of this list (it changes with the list's counts too): "
-            "send it back in `If-Match`."
-        ),
-        "required": True,
-        "schema": {"type": "string", "examples": ['"7.3.12.5"']},
-    }
-}
-LOCATION_HEADER: dict[str, Any] = {
-    "Location": {
-        "description": "Path of the new list.",
-        "required": True,
-        "schema": {
-            "type": "string",
-            "examples": ["/api/3kQx9mW2pL7vN4rT8yB1cF6hJ0dS5aGe/lists/7"],
-        },
-    }
-}
-IF_MATCH = header_parameter(
-    "If-Match", "Write only if the list's ETag is still this one (else 412)."
+DOCS = ResourceDocs(
+    "list",
+    '"7.3.12.5"',
+    "/api/3kQx9mW2pL7vN4rT8yB1cF6hJ0dS5aGe/lists/7",
+    etag_note=" (it changes with the list's counts too)",
 )
-IF_NONE_MATCH = header_parameter(
-    "If-None-Match", "Answer 304 without a body if the list's ETag is one of these."
-)
-CONDITIONAL_WRITE: dict[str, Any] = {
-    "response_model": ListEnvelope,
-    "responses": {200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
-    "openapi_extra": IF_MATCH,
-}
+CONDITIONAL_WRITE = DOCS.conditional_write(ListEnvelope)
 
 router = APIRouter(
     prefix="/api/{user_id}/lists",
@@ -127,7 +96,7 @@ async def list_lists(request: Request, user_id: str) -> Response:
     description="Creates a list, last in the user's order. Answers with `Location` and `ETag`.",
     status_code=status.HTTP_201_CREATED,
     response_model=ListEnvelope,
-    responses={201: {"headers": {**LOCATION_HEADER, **ETAG_HEADER}}, **BODY_ERRORS},
+    responses=DOCS.created(),
 )
 async def create_list(request: Request, user_id: str, body: ListCreate) -> Response:
     stored = await service.create_list(_database(request), user_id, body.name)
@@ -141,16 +110,7 @@ async def create_list(request: Request, user_id: str, body: ListCreate) -> Respo
     operation_id="getList",
     summary="Get a list",
     description="One list with its counts and `ETag`. `If-None-Match` with it gives 304.",
-    response_model=ListEnvelope,
-    responses={
-        200: {"headers": ETAG_HEADER},
-        304: {
-            "description": "Not modified: `If-None-Match` names the current ETag.",
-            "headers": ETAG_HEADER,
-        },
-        **NOT_FOUND,
-    },
-    openapi_extra=IF_NONE_MATCH,
+    **DOCS.conditional_get(ListEnvelope),
 )
 async def get_list(request: Request, user_id: str, list_id: ListIdPath) -> Response:
     stored = await service.get_list(_database(request), user_id, list_id)
@@ -187,11 +147,11 @@ async def update_list(
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses={
-        **NOT_FOUND,
+        **DOCS.not_found,
         409: error_doc("The list is the inbox, which cannot be deleted (`CONFLICT`)."),
-        **PRECONDITION,
+        **DOCS.precondition,
     },
-    openapi_extra=IF_MATCH,
+    openapi_extra=DOCS.if_match,
 )
 async def delete_list(request: Request, user_id: str, list_id: ListIdPath) -> Response:
     await service.delete_list(_database(request), user_id, list_id, _precondition(request))

@@ -16,11 +16,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from todo_api.auth.dependencies import AuthenticatedRoute, user_guard
 from todo_api.kit.database import Database
 from todo_api.kit.pagination import page_body
+from todo_api.kit.resource_docs import COMMON_ERRORS
 from todo_api.kit.routing import json_response, query_parameters, validated_query
 from todo_api.resources import resources
 from todo_api.tags import service
 from todo_api.tags.schemas import TagPage, TagQuery
-from todo_api.tasks.router import COMMON_ERRORS
 
 router = APIRouter(
     prefix="/api/{user_id}/tags",

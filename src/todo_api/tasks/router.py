@@ -16,7 +16,7 @@ only what clients send").
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Request, Response, status
 
@@ -24,11 +24,10 @@ from todo_api.auth.dependencies import AuthenticatedRoute, user_guard
 from todo_api.kit.columns import MAX_INT64
 from todo_api.kit.conditional import Precondition, entity_tag, not_modified
 from todo_api.kit.database import Database
-from todo_api.kit.errors import error_doc
 from todo_api.kit.pagination import page_body
 from todo_api.kit.positions import LAST
+from todo_api.kit.resource_docs import COMMON_ERRORS, ResourceDocs
 from todo_api.kit.routing import (
-    header_parameter,
     json_response,
     query_parameters,
     validated_query,
@@ -47,40 +46,9 @@ from todo_api.tasks.schemas import (
     TaskUpdate,
 )
 
-COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: error_doc("Missing, malformed or expired token (`UNAUTHORIZED`)."),
-    403: error_doc("The path's `user_id` is not the token's subject (`FORBIDDEN`)."),
-    422: error_doc("A field failed validation (`VALIDATION_ERROR`); see `field_errors`."),
-    429: error_doc("Over the rate limit (`RATE_LIMITED`); see `Retry-After`."),
-    503: error_doc("The database is unreachable (`SERVICE_UNAVAILABLE`); see `Retry-After`."),
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: error_doc("No such task for this user (`NOT_FOUND`).")
-}
-PRECONDITION: dict[int | str, dict[str, Any]] = {
-    412: error_doc("`If-Match` does not match the task's current ETag (`PRECONDITION_FAILED`).")
-}
-BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    413: error_doc("Body over the size limit (`PAYLOAD_TOO_LARGE`)."),
-    415: error_doc("Body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)."),
-}
-ETAG_HEADER: dict[str, Any] = {
-    "ETag": {
-        "description": "Strong validator of this task: send it back in `If-Match`.",
-        "required": True,
-        "schema": {"type": "string", "examples": ['"42.1"']},
-    }
-}
-LOCATION_HEADER: dict[str, Any] = {
-    "Location": {
-        "description": "Path of the new task.",
-        "required": True,
-        "schema": {
-            "type": "string",
-            "examples": ["/api/3kQx9mW2pL7vN4rT8yB1cF6hJ0dS5aGe/tasks/42"],
-        },
-    }
-}
+DOCS = ResourceDocs("task", '"42.1"', "/api/3kQx9mW2pL7vN4rT8yB1cF6hJ0dS5aGe/tasks/42")
+CONDITIONAL_WRITE = DOCS.conditional_write(TaskEnvelope)
+"""What the routes that write a task under ``If-Match`` and answer with it declare."""
 
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
@@ -91,22 +59,6 @@ router = APIRouter(
 )
 
 TaskId = Annotated[int, Path(ge=1, le=MAX_INT64, description="The task's id."), DECIMAL_DIGITS]
-
-
-IF_MATCH = header_parameter(
-    "If-Match", "Write only if the task's ETag is still this one (else 412)."
-)
-IF_NONE_MATCH = header_parameter(
-    "If-None-Match", "Answer 304 without a body if the task's ETag is one of these."
-)
-
-
-CONDITIONAL_WRITE: dict[str, Any] = {
-    "response_model": TaskEnvelope,
-    "responses": {200: {"headers": ETAG_HEADER}, **NOT_FOUND, **PRECONDITION, **BODY_ERRORS},
-    "openapi_extra": IF_MATCH,
-}
-"""What the routes that write a task under ``If-Match`` and answer with it declare."""
 
 
 def _database(request: Request) -> Database:
@@ -149,7 +101,7 @@ async def list_tasks(request: Request, user_id: str) -> Response:
     description="Creates a task. Answers with `Location` and `ETag` headers.",
     status_code=status.HTTP_201_CREATED,
     response_model=TaskEnvelope,
-    responses={201: {"headers": {**LOCATION_HEADER, **ETAG_HEADER}}, **BODY_ERRORS},
+    responses=DOCS.created(),
 )
 async def create_task(request: Request, user_id: str, body: TaskCreate) -> Response:
     stored = await service.create_task(_database(request), user_id, body)
@@ -163,16 +115,7 @@ async def create_task(request: Request, user_id: str, body: TaskCreate) -> Respo
     operation_id="getTask",
     summary="Get a task",
     description="One task, with its `ETag`. `If-None-Match` with the current ETag gives 304.",
-    response_model=TaskEnvelope,
-    responses={
-        200: {"headers": ETAG_HEADER},
-        304: {
-            "description": "Not modified: `If-None-Match` names the current ETag.",
-            "headers": ETAG_HEADER,
-        },
-        **NOT_FOUND,
-    },
-    openapi_extra=IF_NONE_MATCH,
+    **DOCS.conditional_get(TaskEnvelope),
 )
 async def get_task(request: Request, user_id: str, task_id: TaskId) -> Response:
     stored = await service.get_task(_database(request), user_id, task_id)
@@ -225,8 +168,8 @@ async def update_task(
     description="Deletes the task. A second DELETE of the same id is 404. Honours `If-Match`.",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses={**NOT_FOUND, **PRECONDITION},
-    openapi_extra=IF_MATCH,
+    responses={**DOCS.not_found, **DOCS.precondition},
+    openapi_extra=DOCS.if_match,
 )
 async def delete_task(request: Request, user_id: str, task_id: TaskId) -> Response:
     await service.delete_task(_database(request), user_id, task_id, _precondition(request))
