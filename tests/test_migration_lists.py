@@ -113,9 +113,10 @@ def database_at_0002(database_url: str) -> Config:
 
 
 def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """The rows of 0002's tables that 0003 must leave as they are."""
+    """The rows of 0002's tables that 0003 must leave as they are (a task's version
+    aside: 0003 gives every task a new one, as its JSON gains fields)."""
     statements = {
-        "tasks": f"SELECT {TASK_COLUMNS} FROM tasks ORDER BY id",
+        "tasks": f"SELECT {TASK_COLUMNS.replace('version, ', '')} FROM tasks ORDER BY id",
         "tags": "SELECT id, user_id, name FROM tags ORDER BY id",
         "task_tags": "SELECT task_id, tag_id, position FROM task_tags ORDER BY task_id, tag_id",
         "task_counts": "SELECT user_id, shard, total, completed FROM task_counts "
@@ -200,8 +201,12 @@ def test_the_upgrade_keeps_tasks_tags_and_counts_and_the_counts_stay_maintained(
     home = [n for n in range(14, TASKS + 1, 14) if owner(n) == "u1"]
     assert len(before["task_tags"]) == TASKS // 7 + len(home) > TASKS // 7
     assert rows(empty_database, COUNTS) == expected_counts()
+    versions = dict(rows(empty_database, "SELECT id, version FROM tasks"))
     command.upgrade(config, "head")
     assert snapshot(empty_database) == before
+    # A new version, so a new ETag: the task's JSON has new fields.
+    upgraded = dict(rows(empty_database, "SELECT id, version FROM tasks"))
+    assert upgraded == {task_id: version + 1 for task_id, version in versions.items()}
 
     sqlite = is_sqlite(empty_database)
     [(u1, u1_total, u1_completed), u2_counts] = expected_counts()

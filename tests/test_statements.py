@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from todo_api.kit.database import Database
-from todo_api.kit.database_errors import is_database_unavailable
+from todo_api.kit.database import Database, Statements
+from todo_api.kit.database_errors import is_database_unavailable, is_transient_conflict
 from todo_api.kit.database_url import DatabaseTarget, normalise_database_url
 from todo_api.kit.engine import create_engine
 
@@ -113,6 +113,45 @@ def test_a_poolers_connection_errors_mean_the_database_is_unavailable() -> None:
     08P01): a 503 and a discarded connection, not a 500 and a dead one pooled."""
     assert is_database_unavailable(asyncpg.ProtocolViolationError("query_wait_timeout"))
     assert not is_database_unavailable(asyncpg.UniqueViolationError("duplicate key value"))
+
+
+def test_a_deadlock_is_a_conflict_to_run_again_not_an_outage() -> None:
+    """A transaction PostgreSQL aborts for a deadlock or a serialization failure wrote
+    nothing and its connection is sound: run again (``Database.in_transaction``), not
+    answered as "database unavailable" with the pool's connections discarded."""
+    for error in (asyncpg.DeadlockDetectedError("deadlock"), asyncpg.SerializationError("x")):
+        assert is_transient_conflict(error)
+        assert not is_database_unavailable(error)
+    assert not is_transient_conflict(asyncpg.UniqueViolationError("duplicate key value"))
+
+
+async def test_in_transaction_runs_work_again_after_a_conflict_and_only_then(
+    database_url: str,
+) -> None:
+    """``Database.in_transaction`` runs the work a second time when the first attempt
+    ended in a deadlock, and not after any other error."""
+    database = Database(create_engine(normalise_database_url(database_url), pool_size=1))
+    calls: list[int] = []
+
+    async def deadlocked_once(db: Statements) -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise asyncpg.DeadlockDetectedError("deadlock detected")
+        return "done"
+
+    async def failing(db: Statements) -> str:
+        calls.append(1)
+        raise ValueError("a bug")
+
+    try:
+        assert await database.in_transaction(deadlocked_once) == "done"
+        assert len(calls) == 2
+        calls.clear()
+        with pytest.raises(ValueError, match="a bug"):
+            await database.in_transaction(failing)
+        assert len(calls) == 1
+    finally:
+        await database.dispose()
 
 
 async def test_an_atomic_write_runs_one_statement_on_postgresql(

@@ -458,9 +458,8 @@ async def test_move_that_breaks_the_one_level_rule_is_422_parent_id(
     subtests: pytest.Subtests,
 ) -> None:
     """A task that has subtasks under a parent, any task under a subtask, under itself,
-    under bob's task or no task, a parent in another list than ``list_id``, and a subtask
-    moved to another list without ``parent_id`` are 422 on ``parent_id``; nothing moves
-    (the subtask's parent stays in the old list)."""
+    under bob's task or no task, and a parent in another list than ``list_id`` are 422
+    on ``parent_id``; nothing moves."""
     home = await create_list(client, alice, "Home")
     work = await create_list(client, alice, "Work")
     parent, other = [(await make_task(alice, title=n, list_id=home))["id"] for n in ("P", "O")]
@@ -476,8 +475,6 @@ async def test_move_that_breaks_the_one_level_rule_is_422_parent_id(
         (loose, {"parent_id": bobs}),
         (loose, {"parent_id": MISSING_ID}),
         (loose, {"parent_id": parent, "list_id": work}),
-        (sub, {"list_id": work}),
-        (sub, {"list_id": work, "after_id": None}),
     ]
     etags = {task_id: await etag(client, alice, task_id) for task_id in (parent, other, sub, loose)}
     for task_id, body in cases:
@@ -489,6 +486,49 @@ async def test_move_that_breaks_the_one_level_rule_is_422_parent_id(
     assert await in_order(client, alice, home) == [parent, other, loose]
     assert await in_order(client, alice, home, parent) == [sub]
     assert await in_order(client, alice, work) == []
+
+
+async def test_a_subtask_moved_to_another_list_without_parent_id_joins_its_top_level(
+    client: httpx.AsyncClient, alice: ApiUser, make_task: TaskFactory
+) -> None:
+    """A subtask sent to another list by a move or a PATCH that names no ``parent_id``
+    becomes a top-level task there, last; its old parent stays where it was."""
+    home = await create_list(client, alice, "Home")
+    work = await create_list(client, alice, "Work")
+    parent = (await make_task(alice, title="P", list_id=home))["id"]
+    first, second = [
+        (await make_task(alice, title=n, parent_id=parent))["id"] for n in ("S1", "S2")
+    ]
+    existing = (await make_task(alice, title="W", list_id=work))["id"]
+
+    moved = await move(client, alice, first, {"list_id": work})
+    patched = await client.patch(
+        task_url(alice, second), json={"list_id": work}, headers=alice.headers
+    )
+
+    assert moved.status_code == 200, moved.text
+    assert patched.status_code == 200, patched.text
+    for response in (moved, patched):
+        assert (response.json()["data"]["list_id"], response.json()["data"]["parent_id"]) == (
+            work,
+            None,
+        )
+    assert await in_order(client, alice, work) == [existing, first, second]
+    assert await in_order(client, alice, home) == [parent]
+    assert await in_order(client, alice, home, parent) == []
+
+
+async def test_a_move_without_a_body_puts_the_task_last_where_it_is(
+    client: httpx.AsyncClient, alice: ApiUser, make_task: TaskFactory
+) -> None:
+    """``POST .../move`` with no body at all is a move to the end of its own siblings."""
+    a, b, c = [(await make_task(alice, title=n))["id"] for n in ("A", "B", "C")]
+    inbox = (await client.get(task_url(alice, a), headers=alice.headers)).json()["data"]["list_id"]
+
+    response = await client.post(f"{task_url(alice, a)}/move", headers=alice.headers)
+
+    assert response.status_code == 200, response.text
+    assert await in_order(client, alice, inbox) == [b, c, a]
 
 
 async def test_move_into_another_users_or_a_missing_list_is_422_list_id(
@@ -814,8 +854,7 @@ async def test_patch_parent_id_null_makes_a_subtask_top_level_last(
 ) -> None:
     """PATCH ``parent_id: null`` on a subtask makes it a top-level task of the same list,
     last there; PATCH ``parent_id`` puts a top-level task last under that parent; PATCH
-    ``list_id`` alone on a subtask is 422 on ``parent_id``, and with ``parent_id: null``
-    makes it top level in that list."""
+    ``list_id`` with ``parent_id: null`` makes a subtask top level in that list."""
     work = await create_list(client, alice, "Work")
     parent, other = [(await make_task(alice, title=n, list_id=work))["id"] for n in "PO"]
     s1, s2 = [(await make_task(alice, title=n, parent_id=parent))["id"] for n in ("s1", "s2")]
@@ -839,10 +878,6 @@ async def test_patch_parent_id_null_makes_a_subtask_top_level_last(
     assert await in_order(client, alice, work) == [parent, s1]
 
     home = await create_list(client, alice, "Home")
-    response = await client.patch(
-        task_url(alice, s2), json={"list_id": home}, headers=alice.headers
-    )
-    assert_field_error(response, "parent_id")
     response = await client.patch(
         task_url(alice, s2), json={"list_id": home, "parent_id": None}, headers=alice.headers
     )
@@ -970,6 +1005,19 @@ async def test_parent_id_filter_that_is_not_none_or_a_task_id_is_422(
                     alice.tasks_url, params={name: value}, headers=alice.headers
                 )
                 assert_field_error(response, name)
+
+
+async def test_an_empty_tag_filters_nothing(
+    client: httpx.AsyncClient, alice: ApiUser, make_task: TaskFactory
+) -> None:
+    """``tag=`` and ``tag=%20`` filter nothing (as ``q=``): every task, the true total."""
+    await make_task(alice, title="Tagged", tags=["home"])
+    await make_task(alice, title="Plain")
+    for query in ("tag=", "tag=%20", "tag=&tag=home"):
+        response = await client.get(f"{alice.tasks_url}?{query}", headers=alice.headers)
+        assert response.status_code == 200, response.text
+        expected = 1 if "home" in query else 2
+        assert response.json()["total"] == expected, query
 
 
 async def test_repeated_tag_filter_lists_tasks_that_carry_every_tag(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
@@ -39,7 +39,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 
 from todo_api.kit.compiled import Row, compiled_statement
-from todo_api.kit.database_errors import is_database_unavailable
+from todo_api.kit.database_errors import is_database_unavailable, is_transient_conflict
 from todo_api.kit.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,25 @@ class Database:
     def unit_of_work(self) -> AbstractAsyncContextManager[Statements]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         return self._statements(transaction=True)
+
+    async def in_transaction[Result](
+        self, work: Callable[[Statements], Awaitable[Result]], *, attempts: int = 2
+    ) -> Result:
+        """``work`` in a unit of work, run again (up to ``attempts`` times in all) when
+        PostgreSQL aborts it for a concurrent transaction (``is_transient_conflict``:
+        a deadlock it broke), which wrote nothing.
+
+        Raises:
+            Whatever ``work`` raises; the conflict itself after the last attempt.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.unit_of_work() as db:
+                    return await work(db)
+            except Exception as exc:
+                if attempt == attempts or not is_transient_conflict(exc):
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     @asynccontextmanager
     async def _statements(self, *, transaction: bool) -> AsyncIterator[Statements]:

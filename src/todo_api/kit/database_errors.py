@@ -44,11 +44,18 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return exc.__cause__ is not None and is_database_unavailable(exc.__cause__)
 
 
-_UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03", "40P01", "40001"})
-"""Too many connections; admin shutdown, crash shutdown, cannot connect now; a
-transaction aborted to break a deadlock or a serialization conflict (two moves
-locking in opposite orders, say): nothing was written and a retry succeeds,
-which is what 503 with ``Retry-After`` tells the client."""
+_UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+"""Too many connections; admin shutdown, crash shutdown, cannot connect now."""
+
+_CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+"""Deadlock detected; serialization failure."""
+
+
+def is_transient_conflict(exc: BaseException) -> bool:
+    """Whether PostgreSQL aborted the transaction because of a concurrent one (a
+    deadlock it broke, a serialization failure): nothing was written, the connection
+    is sound, and the same work run again succeeds."""
+    return _sqlstate(exc) in _CONFLICT_SQLSTATES
 
 
 def _sqlstate(exc: BaseException) -> str | None:

@@ -19,7 +19,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from todo_api.kit.database_errors import is_database_unavailable
+from todo_api.kit.database_errors import is_database_unavailable, is_transient_conflict
 from todo_api.kit.errors import InternalError, PayloadTooLarge, ServiceUnavailable, error_response
 
 logger = logging.getLogger(__name__)
@@ -303,6 +303,11 @@ class UnhandledErrorMiddleware(ASGIMiddleware):
             elif is_database_unavailable(exc):
                 logger.warning("database unavailable: %s", type(exc).__name__)
                 response = error_response(ServiceUnavailable())
+            elif is_transient_conflict(exc):
+                logger.info("transaction aborted by a concurrent one: %s", type(exc).__name__)
+                response = error_response(
+                    ServiceUnavailable("A concurrent request conflicted with this one; try again")
+                )
             else:
                 # The path as a repr: a %0A the client sent cannot start a forged log line.
                 logger.exception("unhandled error on %s %r", scope["method"], scope["path"])

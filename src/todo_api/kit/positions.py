@@ -23,12 +23,13 @@ Clients see positions as opaque strings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from enum import Enum
-from typing import Any, Final, NamedTuple
+from functools import lru_cache
+from typing import Any, Final, Literal, NamedTuple
 
 from fractional_indexing import generate_key_between
-from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, func, literal, select
+from sqlalchemy import ColumnElement, Table, Text, bindparam, func, literal, select
 from sqlalchemy.engine import Dialect
 
 from todo_api.kit.database import Statements
@@ -38,9 +39,6 @@ POSITION_TYPE = Text().with_variant(Text(collation="C"), "postgresql")
 
 POSITION_SEQUENCE = "position_keys"
 """The PostgreSQL sequence whose values become "last" keys (migration 0003)."""
-
-FIRST_KEY = "a0"
-"""The key of the first row of an empty group on SQLite (the library's first key)."""
 
 
 def key_between(before: str | None, after: str | None) -> str:
@@ -90,14 +88,32 @@ class Neighbours(NamedTuple):
         )
 
 
-def _sibling_keys(table: Table, group: Sequence[ColumnElement[bool]]) -> Select[Any]:
-    return select(table.c.position).where(*group, table.c.id != bindparam("moved_id"))
+@lru_cache(maxsize=64)
+def _neighbours_statement(
+    table: Table, group: tuple[ColumnElement[bool], ...], place: Literal["first", "last", "after"]
+) -> Any:
+    """The statement of ``neighbour_keys``, built once per table, group and kind of place
+    (the compiled-statement cache is keyed by the statement)."""
+    siblings = (
+        select(table.c.position).where(*group, table.c.id != bindparam("moved_id")).subquery()
+    )
+    if place == "last":
+        return select(func.max(siblings.c.position).label("before"), literal(None).label("after"))
+    if place == "first":
+        return select(literal(None).label("before"), func.min(siblings.c.position).label("after"))
+    before = (
+        select(table.c.position)
+        .where(*group, table.c.id == bindparam("after_id"))
+        .scalar_subquery()
+    )
+    following = select(func.min(siblings.c.position)).where(siblings.c.position > before)
+    return select(before.label("before"), following.scalar_subquery().label("after"))
 
 
 async def neighbour_keys(
     db: Statements,
     table: Table,
-    group: Sequence[ColumnElement[bool]],
+    group: tuple[ColumnElement[bool], ...],
     group_values: Mapping[str, Any],
     moved_id: int | None,
     after_id: AfterId,
@@ -105,27 +121,17 @@ async def neighbour_keys(
     """The keys around the place ``after_id`` names among the rows of ``table`` that match
     ``group`` (the siblings, ``moved_id`` itself left out), in one statement.
 
-    ``table`` has ``id`` and ``position``; ``group`` filters on the owner, its bound
-    parameters take ``group_values``.
+    ``table`` has ``id`` and ``position``; ``group`` (the same tuple every call, so
+    the statement is built once) filters on the owner, its bound parameters take
+    ``group_values``.
     """
-    siblings = _sibling_keys(table, group).subquery()
     parameters: dict[str, Any] = {**group_values, "moved_id": moved_id or 0}
     if after_id is LAST:
-        statement = select(
-            func.max(siblings.c.position).label("before"), literal(None).label("after")
-        )
+        statement = _neighbours_statement(table, group, "last")
     elif after_id is None:
-        statement = select(
-            literal(None).label("before"), func.min(siblings.c.position).label("after")
-        )
+        statement = _neighbours_statement(table, group, "first")
     else:
-        before = (
-            select(table.c.position)
-            .where(*group, table.c.id == bindparam("after_id"))
-            .scalar_subquery()
-        )
-        following = select(func.min(siblings.c.position)).where(siblings.c.position > before)
-        statement = select(before.label("before"), following.scalar_subquery().label("after"))
+        statement = _neighbours_statement(table, group, "after")
         parameters["after_id"] = after_id
     row = (await db.fetch(statement, parameters))[0]
     before_key, after_key = row["before"], row["after"]
@@ -134,9 +140,24 @@ async def neighbour_keys(
     return Neighbours(True, before_key, after_key)
 
 
-def position_between(dialect: Dialect, neighbours: Neighbours) -> ColumnElement[str]:
-    """The value of a moved row's ``position``: a key between ``neighbours``; on
-    PostgreSQL, a new "last" key from the sequence when there is nothing after it."""
-    if neighbours.after is None and dialect.name == "postgresql":
-        return func.position_key(func.nextval(POSITION_SEQUENCE))
-    return literal(key_between(neighbours.before, neighbours.after), POSITION_TYPE)
+_NEXT_KEY = func.position_key(func.nextval(POSITION_SEQUENCE))
+_NEW_POSITION = bindparam("new_position", type_=POSITION_TYPE)
+
+
+def takes_next_key(dialect: Dialect, neighbours: Neighbours) -> bool:
+    """Whether a row moved between ``neighbours`` takes a new "last" key from the
+    sequence (PostgreSQL, nothing after it) rather than a key computed here."""
+    return neighbours.after is None and dialect.name == "postgresql"
+
+
+def position_value(next_key: bool) -> ColumnElement[str]:
+    """A moved row's ``position`` in a statement: the sequence's next "last" key, or the
+    parameter ``new_position`` (``position_parameters``)."""
+    return _NEXT_KEY if next_key else _NEW_POSITION
+
+
+def position_parameters(dialect: Dialect, neighbours: Neighbours) -> dict[str, Any]:
+    """The value of ``new_position`` for a row moved between ``neighbours``, if it takes one."""
+    if takes_next_key(dialect, neighbours):
+        return {}
+    return {"new_position": key_between(neighbours.before, neighbours.after)}

@@ -11,15 +11,12 @@ from sqlmodel import Field, SQLModel
 from todo_api.kit.columns import UTCDateTime, id_field, owner_field, utcnow
 from todo_api.kit.positions import POSITION_TYPE
 
-INBOX_NAME = "Inbox"
-"""The name every user's inbox starts with (it may be renamed)."""
-
 
 class TaskList(SQLModel, table=True):
     """A user's list of tasks. ``version`` grows on every write of the list itself.
 
-    Every user has exactly one inbox (``is_inbox``; a partial unique index):
-    a trigger on ``users`` makes it with the user, whatever inserts the user
+    Every user has exactly one inbox (``is_inbox``; a partial unique index), named
+    "Inbox" until renamed: a trigger on ``users`` makes it with the user, whatever inserts the user
     (signup, provisioning from a token, an operator), migration 0003. Deleting
     a list deletes its tasks (``tasks.list_id`` cascades). ``position`` orders
     the user's lists (``kit.positions``).
@@ -46,19 +43,6 @@ class TaskList(SQLModel, table=True):
     version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-class ListColumns(TypedDict):
-    """A ``lists`` row."""
-
-    id: int
-    user_id: str
-    name: str
-    is_inbox: bool
-    position: str
-    version: int
-    created_at: datetime
-    updated_at: datetime
 
 
 class ListFields(TypedDict):

@@ -9,6 +9,7 @@ counter row for concurrent writers to fight over.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -33,7 +34,9 @@ from todo_api.kit.positions import (
     Neighbours,
     key_between,
     neighbour_keys,
-    position_between,
+    position_parameters,
+    position_value,
+    takes_next_key,
 )
 from todo_api.lists.models import LISTS, ListFields
 from todo_api.tasks.models import TASKS
@@ -89,6 +92,8 @@ def _stored(row: Row) -> StoredList:
 
 
 _OWNED = LISTS.c.user_id == USER_ID
+_SIBLINGS = (_OWNED,)
+"""A list's siblings: the user's lists (``kit.positions.neighbour_keys``)."""
 _PAGE: Select[Any] = (
     select(
         *_COLUMNS,
@@ -102,9 +107,6 @@ _PAGE: Select[Any] = (
 """A page of the user's lists in manual order, each row carrying ``total``."""
 _TOTAL = select(func.count().label("total")).select_from(LISTS).where(_OWNED)
 _GET = select(*_COLUMNS).where(LISTS.c.id == LIST_ID, _OWNED)
-_LOCK = _GET.with_for_update(of=LISTS, key_share=True)
-"""``FOR NO KEY UPDATE``: a list's key never changes, so tasks inserted into it meanwhile
-(whose foreign key check takes ``FOR KEY SHARE``) need not wait."""
 
 
 async def list_page(
@@ -127,8 +129,12 @@ async def find_list(
     db: Statements, user_id: str, list_id: int, *, lock: bool = False
 ) -> StoredList | None:
     """``user_id``'s list ``list_id`` with its counts, if there is one; ``lock``: its row
-    locked until the unit of work ends."""
-    rows = await db.fetch(_LOCK if lock else _GET, {"list_id": list_id, "user_id": user_id})
+    locked first (``lock_list``), so that the counts are read after the lock, in a
+    statement of their own: a waiting lock would see only the row's new version, not
+    tasks added meanwhile."""
+    if lock and not await lock_list(db, user_id, list_id):
+        return None
+    rows = await db.fetch(_GET, {"list_id": list_id, "user_id": user_id})
     return _stored(rows[0]) if rows else None
 
 
@@ -147,7 +153,7 @@ async def create_list(db: Statements, user_id: str, name: str, now: Any) -> Stor
         "updated_at": now,
     }
     if db.dialect.name != "postgresql":
-        last = await neighbour_keys(db, LISTS, [_OWNED], {"user_id": user_id}, None, LAST)
+        last = await neighbour_keys(db, LISTS, _SIBLINGS, {"user_id": user_id}, None, LAST)
         values["position"] = key_between(last.before, None)
     statement = insert(LISTS).values(values).returning(*LISTS.c)
     row = (await db.fetch(statement, {}))[0]
@@ -177,7 +183,20 @@ async def list_neighbours(
     db: Statements, user_id: str, list_id: int, after_id: AfterId
 ) -> Neighbours:
     """The keys around the place ``after_id`` names among ``user_id``'s other lists."""
-    return await neighbour_keys(db, LISTS, [_OWNED], {"user_id": user_id}, list_id, after_id)
+    return await neighbour_keys(db, LISTS, _SIBLINGS, {"user_id": user_id}, list_id, after_id)
+
+
+@lru_cache(maxsize=2)
+def _place_statement(next_key: bool) -> Any:
+    return (
+        update(LISTS)
+        .where(LISTS.c.id == LIST_ID, LISTS.c.user_id == _OWNER_ID)
+        .values(
+            position=position_value(next_key),
+            version=LISTS.c.version + 1,
+            updated_at=bindparam("now"),
+        )
+    )
 
 
 async def place_list(
@@ -185,19 +204,14 @@ async def place_list(
 ) -> None:
     """Give ``user_id``'s list ``list_id`` a position between ``neighbours``, as its next
     version: one row written, however many lists the user has."""
-    statement = (
-        update(LISTS)
-        .where(LISTS.c.id == LIST_ID, LISTS.c.user_id == _OWNER_ID)
-        .values(
-            position=position_between(db.dialect, neighbours),
-            version=LISTS.c.version + 1,
-            updated_at=bindparam("now"),
-        )
-    )
-    await db.execute(statement, {"list_id": list_id, "owner_id": user_id, "now": now})
+    statement = _place_statement(takes_next_key(db.dialect, neighbours))
+    parameters = {"list_id": list_id, "owner_id": user_id, "now": now}
+    await db.execute(statement, {**parameters, **position_parameters(db.dialect, neighbours)})
 
 
 _LOCK_GROUP = select(LISTS.c.id).with_for_update(of=LISTS, key_share=True)
+"""``FOR NO KEY UPDATE``: a list's key never changes, so tasks inserted into it meanwhile
+(whose foreign key check takes ``FOR KEY SHARE``) need not wait."""
 _LOCK_BY_ID = _LOCK_GROUP.where(LISTS.c.id == LIST_ID, _OWNED)
 _LOCK_INBOX = _LOCK_GROUP.where(_OWNED, LISTS.c.is_inbox)
 

@@ -164,7 +164,7 @@ async def delete_list(request: Request, user_id: str, list_id: ListIdPath) -> Re
     summary="Reorder a list",
     description=(
         "`after_id` one of the user's other lists puts this one right after it; `null` puts "
-        "it first; omitted, last. Writes this list alone. Honours `If-Match`."
+        "it first; omitted (or no body), last. Writes this list alone. Honours `If-Match`."
     ),
     **CONDITIONAL_WRITE,
 )
@@ -172,8 +172,9 @@ async def move_list(
     request: Request,
     user_id: str,
     list_id: ListIdPath,
-    body: Annotated[ListMove, Body()],
+    body: Annotated[ListMove | None, Body()] = None,
 ) -> Response:
+    body = body or ListMove()
     after_id = body.after_id if "after_id" in body.model_fields_set else LAST
     stored = await service.move_list(
         _database(request), user_id, list_id, after_id, _precondition(request)

@@ -65,12 +65,15 @@ async def rename_list(
         NotFound: no such list for this user (404).
         PreconditionFailed: ``precondition`` does not hold (412).
     """
-    async with database.unit_of_work() as db:
+
+    async def work(db: Statements) -> StoredList:
         stored = await _locked(db, user_id, list_id, precondition)
         if name is None or name == stored.fields["name"]:
             return stored
         await repository.rename_list(db, user_id, list_id, name, utcnow())
         return await _found(db, user_id, list_id)
+
+    return await database.in_transaction(work)
 
 
 async def delete_list(
@@ -83,11 +86,14 @@ async def delete_list(
         PreconditionFailed: ``precondition`` does not hold (412).
         Conflict: the list is the user's inbox, which cannot be deleted (409).
     """
-    async with database.unit_of_work() as db:
+
+    async def work(db: Statements) -> None:
         stored = await _locked(db, user_id, list_id, precondition)
         if stored.is_inbox:
             raise Conflict("The inbox cannot be deleted")
         await repository.delete_list(db, user_id, list_id)
+
+    await database.in_transaction(work)
 
 
 async def move_list(
@@ -109,9 +115,10 @@ async def move_list(
     """
     if after_id == list_id:
         raise ValidationFailed(field_errors={"after_id": ["A list cannot go after itself"]})
-    async with database.unit_of_work() as db:
+
+    async def work(db: Statements) -> StoredList:
+        await repository.lock_list_order(db, user_id)  # the order first, then the list
         stored = await _locked(db, user_id, list_id, precondition)
-        await repository.lock_list_order(db, user_id)
         neighbours = await repository.list_neighbours(db, user_id, list_id, after_id)
         if not neighbours.found:
             raise ValidationFailed(field_errors={"after_id": [LIST_NOT_FOUND]})
@@ -119,6 +126,8 @@ async def move_list(
             return stored  # already there: nothing changes
         await repository.place_list(db, user_id, list_id, neighbours, utcnow())
         return await _found(db, user_id, list_id)
+
+    return await database.in_transaction(work)
 
 
 async def _locked(

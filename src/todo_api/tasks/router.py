@@ -24,6 +24,7 @@ from todo_api.auth.dependencies import AuthenticatedRoute, user_guard
 from todo_api.kit.columns import MAX_INT64
 from todo_api.kit.conditional import Precondition, entity_tag, not_modified
 from todo_api.kit.database import Database
+from todo_api.kit.errors import error_doc
 from todo_api.kit.pagination import page_body
 from todo_api.kit.positions import LAST
 from todo_api.kit.resource_docs import COMMON_ERRORS, ResourceDocs
@@ -48,6 +49,9 @@ from todo_api.tasks.schemas import (
 
 DOCS = ResourceDocs("task", '"42.1"', "/api/3kQx9mW2pL7vN4rT8yB1cF6hJ0dS5aGe/tasks/42")
 CONDITIONAL_WRITE = DOCS.conditional_write(TaskEnvelope)
+MOVED_MEANWHILE = {
+    409: error_doc("The task kept being moved by other requests meanwhile (`CONFLICT`); retry.")
+}
 """What the routes that write a task under ``If-Match`` and answer with it declare."""
 
 router = APIRouter(
@@ -208,14 +212,22 @@ async def complete_task(
         "Moves the task to another list, under another parent (`null`: top level) or to "
         "another place among its siblings. `list_id` and `parent_id` default to where it "
         "is; `after_id` a sibling there puts it right after that sibling, `null` first, "
-        "omitted last. Subtasks follow their parent to another list. Writes the task "
-        "alone, however long the list. Honours `If-Match`."
+        "omitted last (no body: last where it is). Subtasks follow their parent to another "
+        "list; a subtask sent to another list without `parent_id` joins its top level. "
+        "Writes the task alone, however long the list. Honours `If-Match`."
     ),
-    **CONDITIONAL_WRITE,
+    **{
+        **CONDITIONAL_WRITE,
+        "responses": {**CONDITIONAL_WRITE["responses"], **MOVED_MEANWHILE},
+    },
 )
 async def move_task(
-    request: Request, user_id: str, task_id: TaskId, body: Annotated[TaskMove, Body()]
+    request: Request,
+    user_id: str,
+    task_id: TaskId,
+    body: Annotated[TaskMove | None, Body()] = None,
 ) -> Response:
+    body = body or TaskMove()
     sent = body.model_fields_set
     destination = service.Destination(
         list_id=body.list_id,

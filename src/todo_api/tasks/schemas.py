@@ -286,6 +286,11 @@ def _parent_filter(value: object) -> object:
 TagFilter = Annotated[str, Field(max_length=30), AfterValidator(check_query_text)]
 
 
+def _without_empty(tags: list[str]) -> list[str]:
+    """The tags asked for, without the empty ones: ``tag=`` filters nothing, as ``q=``."""
+    return [tag for tag in tags if tag]
+
+
 class TaskQuery(SQLModel):
     """The list's query parameters (the API contract, "Listing"), validated as one model.
 
@@ -296,7 +301,7 @@ class TaskQuery(SQLModel):
 
     status: TaskStatus = TaskStatus.all
     priority: Priority | None = None
-    tag: list[TagFilter] = Field(
+    tag: Annotated[list[TagFilter], AfterValidator(_without_empty)] = Field(
         default_factory=list,
         max_length=MAX_TAGS,
         description="Tasks carrying this tag; repeated, tasks carrying all of them.",

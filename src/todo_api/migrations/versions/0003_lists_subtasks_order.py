@@ -124,7 +124,10 @@ def _inboxes_for_existing_users(postgresql: bool) -> None:
 
 _FILL_TASKS = (
     "UPDATE tasks SET list_id = (SELECT lists.id FROM lists "
-    "WHERE lists.user_id = tasks.user_id AND lists.is_inbox), position = {key}"
+    "WHERE lists.user_id = tasks.user_id AND lists.is_inbox), position = {key}, "
+    # A task's JSON gains list_id, parent_id and position: a new version, a new ETag,
+    # so that a client's If-None-Match does not keep the body without them.
+    "version = version + 1"
 )
 _TOP_LEVEL = sa.text("parent_id IS NULL")
 _TASK_INDEXES: tuple[tuple[str, list[str], sa.TextClause | None], ...] = (
@@ -146,8 +149,9 @@ _TASK_FOREIGN_KEYS = (
 
 
 def _upgrade_postgresql() -> None:
-    # Writers of tasks wait for the migration (and give up after 10 s rather than
-    # queue every request behind it): no task may appear without a list.
+    # The migration gives up if it waits 10 s for its locks (rather than queue every
+    # request behind its own wait); once it holds them, writers of users and tasks wait
+    # for it: no task may appear without a list (docs/operations.md, "Migrations").
     op.execute("SET LOCAL lock_timeout = '10s'")
     _create_lists(postgresql=True)
     op.execute("LOCK TABLE users, tasks IN SHARE ROW EXCLUSIVE MODE")

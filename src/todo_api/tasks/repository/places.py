@@ -12,15 +12,23 @@ another list.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import BigInteger, String, bindparam, case, or_, select, update
 
 from todo_api.kit.database import Statements
-from todo_api.kit.positions import AfterId, Neighbours, neighbour_keys, position_between
+from todo_api.kit.positions import (
+    AfterId,
+    Neighbours,
+    neighbour_keys,
+    position_parameters,
+    position_value,
+    takes_next_key,
+)
 from todo_api.tasks.models import TASKS, TaskColumns
 from todo_api.tasks.repository.statements import TASK_ID, USER_ID, sibling_group
-from todo_api.tasks.repository.writes import Place
+from todo_api.tasks.repository.writes import Place, group_values
 
 # An UPDATE's own parameters may not share a column's name (SQLAlchemy keeps those
 # for its SET): the owner is ``owner_id`` there, the new place ``new_...``.
@@ -69,10 +77,6 @@ async def has_subtasks(db: Statements, user_id: str, task_id: int) -> bool:
     return bool(await db.fetch(_FIRST_SUBTASK, {"task_id": task_id, "user_id": user_id}))
 
 
-def _group_values(user_id: str, list_id: int, parent_id: int | None) -> dict[str, Any]:
-    return {"user_id": user_id, "group_list_id": list_id, "group_parent_id": parent_id}
-
-
 async def sibling_neighbours(
     db: Statements,
     user_id: str,
@@ -87,9 +91,33 @@ async def sibling_neighbours(
         db,
         TASKS,
         sibling_group(parent_id is not None),
-        _group_values(user_id, list_id, parent_id),
+        group_values(user_id, Place(list_id, parent_id, "")),
         task_id,
         after_id,
+    )
+
+
+@lru_cache(maxsize=4)
+def _place_statement(carry: bool, next_key: bool) -> Any:
+    """``place_task``'s statement, built once per shape."""
+    moved = TASKS.c.id == TASK_ID
+    return (
+        update(TASKS)
+        .where(
+            TASKS.c.user_id == _OWNER_ID,
+            or_(moved, TASKS.c.parent_id == TASK_ID) if carry else moved,
+        )
+        .values(
+            list_id=_NEW_LIST_ID,
+            parent_id=case(
+                (moved, bindparam("new_parent_id", type_=BigInteger())),
+                else_=TASKS.c.parent_id,
+            ),
+            position=case((moved, position_value(next_key)), else_=TASKS.c.position),
+            version=TASKS.c.version + 1,
+            updated_at=bindparam("now"),
+        )
+        .returning(*TASKS.c)
     )
 
 
@@ -111,34 +139,14 @@ async def place_task(
     Returns:
         The moved task's columns as written.
     """
-    moved = TASKS.c.id == TASK_ID
-    statement = (
-        update(TASKS)
-        .where(
-            TASKS.c.user_id == _OWNER_ID,
-            or_(moved, TASKS.c.parent_id == TASK_ID) if carry else moved,
-        )
-        .values(
-            list_id=_NEW_LIST_ID,
-            parent_id=case(
-                (moved, bindparam("new_parent_id", type_=BigInteger())),
-                else_=TASKS.c.parent_id,
-            ),
-            position=case(
-                (moved, position_between(db.dialect, place.neighbours)),
-                else_=TASKS.c.position,
-            ),
-            version=TASKS.c.version + 1,
-            updated_at=bindparam("now"),
-        )
-        .returning(*TASKS.c)
-    )
+    statement = _place_statement(carry, takes_next_key(db.dialect, place.neighbours))
     parameters = {
         "task_id": task_id,
         "owner_id": user_id,
         "new_list_id": place.list_id,
         "new_parent_id": place.parent_id,
         "now": now,
+        **position_parameters(db.dialect, place.neighbours),
     }
     rows = await db.fetch(statement, parameters)
     (row,) = [row for row in rows if row["id"] == task_id]

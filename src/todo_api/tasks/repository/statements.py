@@ -220,16 +220,17 @@ PLACE_COLUMNS = ("list_id", "parent_id", "position")
 """Where a task is: set by ``target_statement`` and the position rules, never by a field."""
 
 
-def sibling_group(parent: bool) -> list[ColumnElement[bool]]:
+@lru_cache(maxsize=2)
+def sibling_group(parent: bool) -> tuple[ColumnElement[bool], ...]:
     """The conditions of the user's tasks in list ``:group_list_id`` under parent
     ``:group_parent_id`` (``parent``) or at the top level (not ``parent``): the siblings
     among which ``position`` orders a task."""
-    group = [TASKS.c.user_id == USER_ID, TASKS.c.list_id == bindparam("group_list_id")]
-    if parent:
-        group.append(TASKS.c.parent_id == bindparam("group_parent_id", type_=BigInteger()))
-    else:
-        group.append(TASKS.c.parent_id.is_(None))
-    return group
+    level = (
+        TASKS.c.parent_id == bindparam("group_parent_id", type_=BigInteger())
+        if parent
+        else TASKS.c.parent_id.is_(None)
+    )
+    return (TASKS.c.user_id == USER_ID, TASKS.c.list_id == bindparam("group_list_id"), level)
 
 
 @lru_cache(maxsize=4)

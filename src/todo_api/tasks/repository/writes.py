@@ -247,7 +247,7 @@ async def create_task(
         return None
     target = Place(targets[0]["list_id"], targets[0]["parent_id"], "")
     last = await neighbour_keys(
-        db, TASKS, sibling_group(parent_given), _group_values(user_id, target), None, LAST
+        db, TASKS, sibling_group(parent_given), group_values(user_id, target), None, LAST
     )
     target = target._replace(position=key_between(last.before, None))
     await store_tags(db, user_id, tags)  # before the task: docs/design.md
@@ -256,7 +256,7 @@ async def create_task(
     return task_id, target
 
 
-def _group_values(user_id: str, place: Place) -> dict[str, Any]:
+def group_values(user_id: str, place: Place) -> dict[str, Any]:
     """The values of ``sibling_group``'s parameters for the siblings at ``place``."""
     return {
         "user_id": user_id,
@@ -327,8 +327,8 @@ async def write_in_transaction(
 async def delete_task(
     db: Statements, user_id: str, task_id: int, versions: list[int] | None
 ) -> bool | None:
-    """Delete ``user_id``'s task ``task_id`` and its tag links if its version is one of
-    ``versions`` (``None``: any).
+    """Delete ``user_id``'s task ``task_id`` (its subtasks and tag links cascade) if its
+    version is one of ``versions`` (``None``: any).
 
     Returns:
         ``True`` if deleted, ``False`` if the version refused it, ``None`` if there is

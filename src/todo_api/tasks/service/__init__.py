@@ -2,7 +2,7 @@
 and ``moves`` (where a task may go, and how a move locks and writes), used through
 this module."""
 
-from todo_api.tasks.service.moves import KEEP, Destination, Keep, move_task
+from todo_api.tasks.service.moves import KEEP, Destination, move_task
 from todo_api.tasks.service.tasks import (
     complete_task,
     create_task,
@@ -15,7 +15,6 @@ from todo_api.tasks.service.tasks import (
 __all__ = [
     "KEEP",
     "Destination",
-    "Keep",
     "complete_task",
     "create_task",
     "delete_task",

@@ -5,6 +5,7 @@ or PATCH that names a list or parent.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
@@ -59,9 +60,33 @@ async def move_task(
         ValidationFailed: the destination breaks a rule (422, ``field_errors`` on
             ``list_id``, ``parent_id`` or ``after_id``).
     """
-    async with database.unit_of_work() as db:
-        moved = await relocate(db, user_id, task_id, destination, precondition, reorder=True)
+
+    async def work(db: Statements) -> LockedTask:
+        return await relocate(db, user_id, task_id, destination, precondition, reorder=True)
+
+    moved = await in_turn(database, work)
     return StoredTask(task_fields(moved.columns, moved.tags), moved.columns["version"])
+
+
+class Replan(Exception):
+    """The task or its parent moved between a move's unlocked read and its locks: the
+    move's transaction is rolled back (its locks with it) and it plans again."""
+
+
+async def in_turn[Result](
+    database: Database, work: Callable[[Statements], Awaitable[Result]]
+) -> Result:
+    """``work`` (a move, in a unit of work), run again when it asks to plan again.
+
+    Raises:
+        Conflict: it still had to plan again after ``MOVE_ATTEMPTS`` runs (409).
+    """
+    for _ in range(MOVE_ATTEMPTS):
+        try:
+            return await database.in_transaction(work)
+        except Replan:
+            continue
+    raise Conflict("The task was moved by other requests meanwhile; try again")
 
 
 async def _locked(
@@ -103,49 +128,62 @@ async def relocate(
     """Lock the task and put it at ``destination``, checking the rules of the contract;
     ``reorder`` false (a PUT or PATCH): only if its list or parent changes, and then last.
 
-    Rows are locked container first: the destination list, the parent (``FOR SHARE``),
-    the task, then its subtasks; as a list's delete (list, then its tasks) and a task's
-    (task, then its subtasks) do, so a move and a delete wait for each other and never
-    deadlock. Where to lock is planned from an unlocked read; if the task or the parent
-    moved in between, the move plans again.
+    Rows are locked container first: the task's list and the destination list (in id
+    order), the parent (``FOR SHARE``), the task, then its subtasks; as a list's delete
+    (list, then its tasks) and a task's (task, then its subtasks) do, so that a move
+    and a delete wait for each other. Where to lock is planned from an unlocked read;
+    if the task or the parent moved in between, ``Replan`` rolls the move back to plan
+    again (``in_turn``). A deadlock PostgreSQL still breaks (crossing moves of two
+    parents) is run again once (``Database.in_transaction``).
 
     Raises:
         NotFound: no such task for this user (404).
         PreconditionFailed: ``precondition`` does not hold (412).
         ValidationFailed: as ``move_task`` (422).
-        Conflict: the task kept moving under concurrent requests (409).
+        Replan: the task or the parent moved since the unlocked read.
 
     Returns:
         The task as it now is, still locked.
     """
-    for _ in range(MOVE_ATTEMPTS):
-        seen = await places.find_place(db, user_id, task_id)
-        if seen is None:
-            raise NotFound("Task not found")
-        parent_id = seen.parent_id if destination.parent_id is KEEP else destination.parent_id
-        try:
-            list_id = await _destination_list(db, user_id, task_id, seen, parent_id, destination)
-            # Moves into one list take turns, so that two never read the same neighbours.
-            if not await lists_repository.lock_list(db, user_id, list_id):
-                raise refused("list_id", LIST_NOT_FOUND)
-        except ValidationFailed:
-            # The parent or list may be gone because the task went with it: then 404.
-            if await places.find_place(db, user_id, task_id) is None:
-                raise NotFound("Task not found") from None
-            raise
-        if parent_id is not None:
-            parent = await places.find_parent(db, user_id, parent_id, lock=True)
-            if parent is None or parent.parent_id is not None or parent.list_id != list_id:
-                continue  # the parent moved meanwhile: plan again
-        locked = await _locked(db, user_id, task_id, precondition)
-        current = locked.columns
-        if (current["list_id"], current["parent_id"]) != (seen.list_id, seen.parent_id):
-            continue  # the task moved meanwhile: plan again
-        placed = await _place(
-            db, user_id, task_id, current, list_id, parent_id, destination, reorder
-        )
-        return LockedTask(placed or current, locked.tags)
-    raise Conflict("The task was moved by other requests meanwhile; try again")
+    seen = await places.find_place(db, user_id, task_id)
+    if seen is None:
+        raise NotFound("Task not found")
+    parent_id = _parent_after_move(seen, destination)
+    try:
+        list_id = await _destination_list(db, user_id, task_id, seen, parent_id, destination)
+        # The source and the destination list, in id order: moves into one list take
+        # turns (two never read the same neighbours), and a delete of either waits.
+        for container in sorted({seen.list_id, list_id}):
+            if not await lists_repository.lock_list(db, user_id, container):
+                if container == list_id:
+                    raise refused("list_id", LIST_NOT_FOUND)
+                raise Replan()  # the source list went: the task went with it
+    except ValidationFailed:
+        # The parent or list may be gone because the task went with it: then 404.
+        if await places.find_place(db, user_id, task_id) is None:
+            raise NotFound("Task not found") from None
+        raise
+    if parent_id is not None:
+        parent = await places.find_parent(db, user_id, parent_id, lock=True)
+        if parent is None or parent.parent_id is not None or parent.list_id != list_id:
+            raise Replan()
+    locked = await _locked(db, user_id, task_id, precondition)
+    current = locked.columns
+    if (current["list_id"], current["parent_id"]) != (seen.list_id, seen.parent_id):
+        raise Replan()
+    placed = await _place(db, user_id, task_id, current, list_id, parent_id, destination, reorder)
+    return LockedTask(placed or current, locked.tags)
+
+
+def _parent_after_move(seen: Place, destination: Destination) -> int | None:
+    """The parent a move puts the task under: the one it names (``None``: top level);
+    if it names none, the task's own, unless the task goes to another list, whose top
+    level it then joins (its parent stays behind; as Google Tasks does)."""
+    if destination.parent_id is not KEEP:
+        return destination.parent_id
+    if destination.list_id is not None and destination.list_id != seen.list_id:
+        return None
+    return seen.parent_id
 
 
 async def _destination_list(

@@ -26,10 +26,18 @@ from todo_api.tasks.repository import (
     TOGGLE,
     StoredTask,
     TaskChange,
+    places,
     task_fields,
 )
 from todo_api.tasks.schemas import TaskCreate, TaskQuery, TaskUpdate
-from todo_api.tasks.service.moves import KEEP, NOT_A_PARENT, Destination, refused, relocate
+from todo_api.tasks.service.moves import (
+    KEEP,
+    NOT_A_PARENT,
+    Destination,
+    in_turn,
+    refused,
+    relocate,
+)
 
 LIST_FOREIGN_KEY = "fk_tasks_list_id_lists"
 
@@ -131,8 +139,22 @@ async def write_task(
     if "list_id" in sent or "parent_id" in sent:
         parent_id = data.parent_id if "parent_id" in sent else KEEP
         destination = Destination(data.list_id, parent_id)
-        return await _write_and_move(database, user_id, task_id, change, destination, precondition)
+        if not await _stays(database, user_id, task_id, destination):
+            return await _write_and_move(
+                database, user_id, task_id, change, destination, precondition
+            )
     return await _write(database, user_id, task_id, change, precondition)
+
+
+async def _stays(database: Database, user_id: str, task_id: int, place: Destination) -> bool:
+    """Whether ``place`` names where the task already is (a client sending back the task
+    it read): then its write is the one statement of any other, not a move."""
+    async with database.reading() as db:
+        seen = await places.find_place(db, user_id, task_id)
+    return seen is not None and (
+        (place.list_id is None or place.list_id == seen.list_id)
+        and (place.parent_id is KEEP or place.parent_id == seen.parent_id)
+    )
 
 
 async def _write_and_move(
@@ -151,13 +173,16 @@ async def _write_and_move(
         PreconditionFailed: ``precondition`` does not hold (412).
         ValidationFailed: the place breaks a rule (422).
     """
-    async with database.unit_of_work() as db:
+
+    async def work(db: Statements) -> StoredTask:
         await relocate(db, user_id, task_id, destination, precondition, reorder=False)
         written = await repository.write_in_transaction(
             db, user_id, task_id, change, None, utcnow()
         )
-    assert written is not None  # locked in this unit of work
-    return written.task
+        assert written is not None  # locked in this unit of work
+        return written.task
+
+    return await in_turn(database, work)
 
 
 async def complete_task(
@@ -182,7 +207,7 @@ async def complete_task(
 async def delete_task(
     database: Database, user_id: str, task_id: int, precondition: Precondition
 ) -> None:
-    """Delete the task and its tag links.
+    """Delete the task, its subtasks and their tag links (``ON DELETE CASCADE``).
 
     Raises:
         NotFound: no such task for this user (a second DELETE included; 404).
