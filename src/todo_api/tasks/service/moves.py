@@ -108,6 +108,7 @@ async def _locked(
 
 
 def refused(field: str, message: str) -> ValidationFailed:
+    """The 422 of one body field: ``field_errors`` ``{field: [message]}``."""
     return ValidationFailed(field_errors={field: [message]})
 
 
