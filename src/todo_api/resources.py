@@ -18,6 +18,7 @@ from todo_api.auth.passwords import Passwords
 from todo_api.auth.service import UserProvisioner
 from todo_api.auth.tokens import SessionTokenVerifier, TokenVerifier
 from todo_api.config import Settings
+from todo_api.kit.cursors import CursorSigner
 from todo_api.kit.database import Database
 from todo_api.kit.database_url import normalise_database_url
 from todo_api.kit.engine import create_engine
@@ -38,6 +39,7 @@ class Resources:
     provisioner: UserProvisioner
     passwords: Passwords
     rate_limiter: RateLimiter
+    cursors: CursorSigner
 
     @classmethod
     def build(cls, settings: Settings) -> Resources:
@@ -65,6 +67,7 @@ class Resources:
             provisioner=UserProvisioner(database),
             passwords=Passwords(),
             rate_limiter=RateLimiter(settings),
+            cursors=CursorSigner(settings.better_auth_secret),
         )
 
     async def aclose(self) -> None:

@@ -94,8 +94,12 @@ def _task_response(stored: StoredTask, status_code: int = status.HTTP_200_OK) ->
 )
 async def list_tasks(request: Request, user_id: str) -> Response:
     query = validated_query(TaskQuery, request)
-    tasks, total = await service.list_tasks(_database(request), user_id, query)
-    return json_response(page_body(tasks, total, query.page, query.page_size))
+    found = resources(request)
+    tasks, total, next_cursor = await service.list_tasks(
+        found.database, user_id, query, found.cursors
+    )
+    body = page_body(tasks, total, query.page, query.page_size)
+    return json_response({**body, "next_cursor": next_cursor})
 
 
 @router.post(

@@ -249,12 +249,17 @@ class TaskEnvelope(SQLModel):
 
 
 class TaskPage(SQLModel):
-    """A page of the list: ``total`` counts every match, not just this page."""
+    """A page of the list: ``total`` counts every match, not just this page;
+    ``next_cursor`` fetches the next page however deep (``null`` on the last)."""
 
     data: list[Task]
     total: int = Field(schema_extra={"examples": [57]})
     page: int = Field(schema_extra={"examples": [1]})
     page_size: int = Field(schema_extra={"examples": [20]})
+    next_cursor: str | None = Field(
+        description="Send as `cursor`, with the same filters and sort, for the next page.",
+        schema_extra={"examples": ["eyJ1IjoiM2tReDltVzJwTDd2TjRyVDh5QjFjRjZoSjBkUzVhR2UifQ.sig"]},
+    )
 
 
 class TaskStatus(StrEnum):
@@ -327,3 +332,11 @@ class TaskQuery(SQLModel):
     order: SortOrder = "desc"
     page: PageNumber = 1
     page_size: PageSize = 20
+    cursor: QueryText = Field(
+        default=None,
+        max_length=2000,
+        description=(
+            "A `next_cursor`: the page after it, at the cost of a first page (`page` is "
+            "then ignored). Made for another sort, filter or user, or altered: 422."
+        ),
+    )

@@ -8,6 +8,8 @@ are used through this module.
 """
 
 from todo_api.tasks.repository.reads import (
+    After,
+    Page,
     StoredTask,
     find_task,
     list_page,
@@ -34,7 +36,9 @@ from todo_api.tasks.repository.writes import (
 __all__ = [
     "EDITABLE",
     "TOGGLE",
+    "After",
     "LockedTask",
+    "Page",
     "Place",
     "StoredTask",
     "TaskChange",

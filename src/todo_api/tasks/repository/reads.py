@@ -13,10 +13,12 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    and_,
     bindparam,
     func,
     or_,
     select,
+    tuple_,
 )
 
 from todo_api.kit.compiled import Row
@@ -78,9 +80,19 @@ class _ListShape(NamedTuple):
     due_after: bool
     sort: TaskSort
     order: SortOrder
+    after: Literal["none", "key", "null"]
+    """Keyset: rows after a cursor's (key, id), whose key is a value or NULL; or none."""
 
 
-def _shape_of(filters: TaskQuery) -> _ListShape:
+class After(NamedTuple):
+    """Where a keyset page starts: after the row whose sort key is ``key`` and id ``id``
+    (the API contract, "Listing": ``cursor``)."""
+
+    key: Any
+    id: int
+
+
+def _shape_of(filters: TaskQuery, after: After | None) -> _ListShape:
     return _ListShape(
         status=filters.status,
         priority=filters.priority is not None,
@@ -98,12 +110,15 @@ def _shape_of(filters: TaskQuery) -> _ListShape:
         due_after=filters.due_after is not None,
         sort=filters.sort,
         order=filters.order,
+        after="none" if after is None else "null" if after.key is None else "key",
     )
 
 
-def _list_parameters(user_id: str, filters: TaskQuery) -> dict[str, Any]:
-    """Values for the bound parameters of ``_list_statements(_shape_of(filters))``."""
+def _list_parameters(user_id: str, filters: TaskQuery, after: After | None) -> dict[str, Any]:
+    """Values for the bound parameters of ``_list_statements(_shape_of(filters, after))``."""
+    keyset = {} if after is None else {"after_key": after.key, "after_id": after.id}
     return {
+        **keyset,
         "user_id": user_id,
         "priority": filters.priority,
         **{f"tag_{index}": tag.lower() for index, tag in enumerate(filters.tag)},
@@ -112,8 +127,9 @@ def _list_parameters(user_id: str, filters: TaskQuery) -> dict[str, Any]:
         "q": _like_escaped(filters.q) if filters.q else None,
         "due_before": filters.due_before,
         "due_after": filters.due_after,
-        "limit": filters.page_size,
-        "offset": page_offset(filters.page, filters.page_size),
+        # One row more than the page: whether there is a next page, for ``next_cursor``.
+        "limit": filters.page_size + 1,
+        "offset": 0 if after is not None else page_offset(filters.page, filters.page_size),
     }
 
 
@@ -170,13 +186,36 @@ def _order(columns: Any, shape: _ListShape) -> tuple[ColumnElement[Any], ColumnE
     PostgreSQL's ``ix_tasks_user_id_lower_title_id`` serves and SQLite computes
     with Python's Unicode ``str.lower`` (``kit.engine``).
     """
-    column = func.lower(columns.title) if shape.sort == "title" else columns[shape.sort]
+    column = _sort_key(columns, shape.sort)
     descending = shape.order == "desc"
     primary = column.desc() if descending else column.asc()
     if shape.sort == "due_date":
         primary = primary.nulls_last()
     tie = columns.id.desc() if descending else columns.id.asc()
     return primary, tie
+
+
+def _sort_key(columns: Any, sort: TaskSort) -> ColumnElement[Any]:
+    """The value a list sorts by: a column of ``columns``, or ``lower(title)``."""
+    return func.lower(columns.title) if sort == "title" else columns[sort]
+
+
+def _after(shape: _ListShape) -> ColumnElement[bool]:
+    """The keyset condition: the rows that come after ``(:after_key, :after_id)`` in the
+    list's order (ties by ``id`` in the direction of ``order``; tasks without a
+    ``due_date`` last in either order), a row-value comparison that an index on
+    ``(user_id, <sort>, id)`` seeks to."""
+    key = _sort_key(TASKS.c, shape.sort)
+    key_type = String() if shape.sort == "title" else TASKS.c[shape.sort].type
+    after_key = bindparam("after_key", type_=key_type)
+    after_id = bindparam("after_id", type_=BigInteger())
+    descending = shape.order == "desc"
+    if shape.after == "null":  # after a task without due_date: only those, by id
+        later_id = TASKS.c.id < after_id if descending else TASKS.c.id > after_id
+        return and_(key.is_(None), later_id)
+    pair, bound = tuple_(key, TASKS.c.id), tuple_(after_key, after_id)
+    later = pair < bound if descending else pair > bound
+    return or_(later, key.is_(None)) if shape.sort == "due_date" else later
 
 
 def _total(shape: _ListShape, conditions: list[ColumnElement[bool]]) -> ColumnElement[int]:
@@ -202,15 +241,18 @@ def _total(shape: _ListShape, conditions: list[ColumnElement[bool]]) -> ColumnEl
 def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
     """The page statement and the total statement of one list shape.
 
-    The page: the page's tasks (an index scan, ``LIMIT``/``OFFSET``) joined to
-    their tags, one row per task and tag, with ``total`` (``_total``, evaluated
-    once per statement). The total alone serves a page past the end, which
-    has no row to carry it.
+    The page: the page's tasks and one more (an index scan from the start,
+    after ``OFFSET`` rows, or after a cursor's row: ``_after``) with their sort
+    key, joined to their tags, one row per task and tag, with ``total``
+    (``_total``, evaluated once per statement). The total alone serves a page
+    past the end, which has no row to carry it.
     """
     conditions = _list_conditions(shape)
-    total = _total(shape, conditions).label("total")
+    total = _total(shape, conditions).label("total")  # every match, the keyset aside
+    if shape.after != "none":
+        conditions = [*conditions, _after(shape)]
     page = (
-        select(*_TASK_COLUMNS)
+        select(*_TASK_COLUMNS, _sort_key(TASKS.c, shape.sort).label("sort_key"))
         .where(*conditions)
         .order_by(*_order(TASKS.c, shape))
         .limit(bindparam("limit", type_=BigInteger()))
@@ -242,26 +284,43 @@ _GET_TASK = (
 """One task and its tags, one row per tag (one row with ``tag`` NULL if none)."""
 
 
-async def list_page(db: Statements, user_id: str, query: TaskQuery) -> tuple[list[TaskFields], int]:
-    """One page of ``user_id``'s tasks and the number of all that match ``query``.
+class Page(NamedTuple):
+    """A page of the list: its tasks, how many match in all, and where the next page
+    starts (``None``: this is the last)."""
+
+    tasks: list[TaskFields]
+    total: int
+    next_after: After | None
+
+
+async def list_page(
+    db: Statements, user_id: str, query: TaskQuery, after: After | None = None
+) -> Page:
+    """One page of ``user_id``'s tasks that match ``query``: page ``query.page``, or with
+    ``after`` the page that follows that row (keyset pagination), and the number of
+    all that match.
 
     One statement; a page past the end (no row to carry ``total``) takes a
     second, the total alone.
-
-    Returns:
-        ``(tasks, total)``; a page past the end is ``([], total)``.
     """
-    shape = _shape_of(query)
+    shape = _shape_of(query, after)
     rows_statement, total_statement = _list_statements(shape)
-    parameters = _list_parameters(user_id, query)
+    parameters = _list_parameters(user_id, query, after)
     rows = await db.fetch(rows_statement, parameters)
     if rows:
         total = int(rows[0]["total"])
-    elif query.page == 1:
+    elif query.page == 1 and after is None:
         total = 0
     else:
         total = int((await db.fetch(total_statement, parameters))[0]["total"])
-    return [task.fields for task in _tasks_with_tags(rows)], total
+    tasks = _tasks_with_tags(rows)
+    next_after = None
+    if len(tasks) > query.page_size:  # the one row more: there is a next page
+        tasks = tasks[: query.page_size]
+        last = tasks[-1].id
+        sort_key = next(row["sort_key"] for row in rows if row["id"] == last)
+        next_after = After(sort_key, last)
+    return Page([task.fields for task in tasks], total, next_after)
 
 
 async def find_task(db: Statements, user_id: str, task_id: int) -> StoredTask | None:

@@ -21,7 +21,6 @@ from todo_api.kit.errors import NotFound, PreconditionFailed, ValidationFailed
 from todo_api.lists import repository as lists_repository
 from todo_api.lists.service import LIST_NOT_FOUND
 from todo_api.tasks import repository
-from todo_api.tasks.models import TaskFields
 from todo_api.tasks.repository import (
     TOGGLE,
     StoredTask,
@@ -29,7 +28,7 @@ from todo_api.tasks.repository import (
     places,
     task_fields,
 )
-from todo_api.tasks.schemas import TaskCreate, TaskQuery, TaskUpdate
+from todo_api.tasks.schemas import TaskCreate, TaskUpdate
 from todo_api.tasks.service.moves import (
     KEEP,
     NOT_A_PARENT,
@@ -40,14 +39,6 @@ from todo_api.tasks.service.moves import (
 )
 
 LIST_FOREIGN_KEY = "fk_tasks_list_id_lists"
-
-
-async def list_tasks(
-    database: Database, user_id: str, query: TaskQuery
-) -> tuple[list[TaskFields], int]:
-    """One page of ``user_id``'s tasks that match ``query``, and how many match in all."""
-    async with database.reading() as db:
-        return await repository.list_page(db, user_id, query)
 
 
 async def get_task(database: Database, user_id: str, task_id: int) -> StoredTask:
