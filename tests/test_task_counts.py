@@ -28,7 +28,7 @@ from tests.conftest import TEST_DATABASE_URL, TaskFactory
 from tests.helpers import ApiUser
 from todo_api.kit.database_url import normalise_database_url
 from todo_api.kit.engine import create_engine
-from todo_api.migrate import alembic_config
+from todo_api.migrate import alembic_config, in_this_schema
 from todo_api.resources import app_resources
 
 STATUSES = ("all", "pending", "completed")
@@ -115,7 +115,7 @@ async def test_a_page_past_the_end_has_the_true_total(
         response = await client.get(
             alice.tasks_url, params={**params, "page": 9, "page_size": 2}, headers=alice.headers
         )
-        body = {"data": [], "total": expected, "page": 9, "page_size": 2}
+        body = {"data": [], "total": expected, "page": 9, "page_size": 2, "next_cursor": None}
         assert response.json() == body, params
 
 
@@ -281,7 +281,8 @@ def model_differences(database_url: str) -> list[Any]:
     """What Alembic's autogenerate finds between the migrated schema and the models."""
 
     def compare(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        options = {"compare_type": True, "include_object": in_this_schema(connection.dialect.name)}
+        context = MigrationContext.configure(connection, opts=options)
         return list(compare_metadata(context, SQLModel.metadata))
 
     async def go() -> list[Any]:

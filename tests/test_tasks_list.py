@@ -61,7 +61,7 @@ async def test_list_envelope_and_default_order_newest_first(
     client: httpx.AsyncClient, alice: ApiUser, make_task: TaskFactory
 ) -> None:
     empty = await list_tasks(client, alice)
-    assert empty == {"data": [], "total": 0, "page": 1, "page_size": 20}
+    assert empty == {"data": [], "total": 0, "page": 1, "page_size": 20, "next_cursor": None}
 
     first = await make_task(alice, title="first", tags=["a"])
     second = await make_task(alice, title="second", due_date=D1)
@@ -69,7 +69,7 @@ async def test_list_envelope_and_default_order_newest_first(
 
     body = await list_tasks(client, alice)
 
-    assert set(body) == {"data", "total", "page", "page_size"}
+    assert set(body) == {"data", "total", "page", "page_size", "next_cursor"}
     assert body["total"] == 3
     assert body["page"] == 1
     assert body["page_size"] == 20
@@ -375,6 +375,18 @@ async def test_pagination(
 
     for page, page_size in [(2, 100), (6, 5), (22, 1), (1000, 20), (2**40, 2)]:
         past_end = await list_tasks(client, alice, page=page, page_size=page_size)
-        assert past_end == {"data": [], "total": 21, "page": page, "page_size": page_size}
+        assert past_end == {
+            "data": [],
+            "total": 21,
+            "page": page,
+            "page_size": page_size,
+            "next_cursor": None,
+        }
         filtered = await list_tasks(client, alice, page=page, page_size=page_size, q="task 1")
-        assert filtered == {"data": [], "total": 11, "page": page, "page_size": page_size}
+        assert filtered == {
+            "data": [],
+            "total": 11,
+            "page": page,
+            "page_size": page_size,
+            "next_cursor": None,
+        }

@@ -84,7 +84,7 @@ async def read(app: Any, user_id: str, task_id: int) -> StoredTask | None:
 async def listed(app: Any, user_id: str, **query: Any) -> tuple[list[int], int]:
     """The ids on one page of ``list_page``, and its total."""
     async with app_resources(app).database.reading() as db:
-        tasks, total = await repository.list_page(db, user_id, TaskQuery(**query))
+        tasks, total, _ = await repository.list_page(db, user_id, TaskQuery(**query))
     return [task["id"] for task in tasks], total
 
 
@@ -107,7 +107,7 @@ async def test_inserted_task_reads_back_whole_and_locks(app: Any, alice: ApiUser
 
     async with app_resources(app).database.unit_of_work() as db:
         stored = await repository.find_task(db, alice.id, task_id)
-        page, total = await repository.list_page(db, alice.id, TaskQuery())
+        page, total, _ = await repository.list_page(db, alice.id, TaskQuery())
         locked = await repository.lock_task(db, alice.id, task_id)
 
     assert stored is not None
@@ -124,7 +124,7 @@ async def test_task_without_tags_has_empty_tags(app: Any, alice: ApiUser) -> Non
     async with app_resources(app).database.unit_of_work() as db:
         locked = await repository.lock_task(db, alice.id, task_id)
         stored = await repository.find_task(db, alice.id, task_id)
-        page, _ = await repository.list_page(db, alice.id, TaskQuery())
+        page, _, _ = await repository.list_page(db, alice.id, TaskQuery())
 
     assert locked is not None and stored is not None
     assert locked.tags == stored.fields["tags"] == page[0]["tags"] == []

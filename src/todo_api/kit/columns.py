@@ -23,6 +23,11 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
+POSTGRESQL_ONLY: dict[str, Any] = {"dialect": "postgresql"}
+"""``info`` of a model index that only PostgreSQL has (an expression SQLite's Python
+``lower`` could not index, a trigram index), declared with
+``.ddl_if(dialect="postgresql")``; ``todo_api.migrate.in_this_schema`` reads it."""
+
 MAX_INT64 = 2**63 - 1
 """The largest integer either database stores (``BIGINT``): the bound of ids and page numbers."""
 

@@ -19,6 +19,7 @@ import todo_api.lists.models
 import todo_api.tasks.models
 from todo_api.config import get_settings
 from todo_api.kit.database_url import direct_host_url, normalise_database_url
+from todo_api.migrate import in_this_schema
 
 target_metadata = SQLModel.metadata
 config = context.config
@@ -35,6 +36,7 @@ def _configure(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        include_object=in_this_schema(connection.dialect.name),
         compare_type=True,
     )
     with context.begin_transaction():

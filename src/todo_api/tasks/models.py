@@ -10,7 +10,14 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, SmallInteger, Tabl
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from todo_api.kit.columns import BIGINT_ID, UTCDateTime, id_field, owner_field, utcnow
+from todo_api.kit.columns import (
+    BIGINT_ID,
+    POSTGRESQL_ONLY,
+    UTCDateTime,
+    id_field,
+    owner_field,
+    utcnow,
+)
 from todo_api.kit.positions import POSITION_TYPE
 
 
@@ -70,6 +77,17 @@ class Task(SQLModel, table=True):
         ),
         Index("ix_tasks_parent_id_position_id", "parent_id", "position", "id"),
         Index("ix_tasks_list_id_completed", "list_id", "completed"),
+        # q: ILIKE '%text%' on either column (pg_trgm, migration 0004).
+        *(
+            Index(
+                f"ix_tasks_{column}_trgm",
+                column,
+                postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"},
+                info=POSTGRESQL_ONLY,
+            ).ddl_if(dialect="postgresql")
+            for column in ("title", "description")
+        ),
         # sort=title: SQLite's lower() is a Python function (kit.engine), which an
         # index there could not use without it.
         Index("ix_tasks_user_id_lower_title_id", "user_id", func.lower(text("title")), "id").ddl_if(
