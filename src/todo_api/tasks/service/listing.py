@@ -5,7 +5,8 @@ A cursor carries the sort key and ``id`` of the last row of its page, and what
 it was made for: the user, the sort, the order and a digest of the filters. A
 cursor used with anything else is refused (422 ``field_errors.cursor``), as is
 one that is malformed or altered (``kit.cursors``: signed), so a page never
-silently starts at a row of another query.
+silently starts at a row of another query. An empty ``cursor=`` asks for
+nothing, as ``q=`` does: the first page.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from todo_api.kit.columns import MAX_INT64, as_utc
 from todo_api.kit.cursors import CursorSigner
 from todo_api.kit.database import Database
 from todo_api.kit.errors import ValidationFailed
@@ -74,10 +76,12 @@ def _after(cursors: CursorSigner, user_id: str, query: TaskQuery) -> After:
         raise _refused("The cursor was made for another query: same filters and sort")
     identity, key = payload.get("i"), payload.get("k")
     try:
-        if not isinstance(identity, int) or isinstance(identity, bool) or identity < 1:
+        if not isinstance(identity, int) or isinstance(identity, bool):
+            raise TypeError("id")
+        if not 1 <= identity <= MAX_INT64:
             raise ValueError("id")
         return After(_sort_key(query, key), identity)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _refused("Malformed cursor: use a next_cursor as it was given") from None
 
 
@@ -85,14 +89,14 @@ def _sort_key(query: TaskQuery, key: object) -> Any:
     """The sort key a cursor's payload carries, as the column holds it.
 
     Raises:
-        ValueError, TypeError: it is not one of this sort.
+        ValueError, TypeError, OverflowError: it is not one of this sort.
     """
     if query.sort == "due_date" and key is None:
         return None
     if not isinstance(key, str):
         raise TypeError("key")
     if query.sort in ("created_at", "updated_at", "due_date"):
-        return datetime.fromisoformat(key)
+        return as_utc(datetime.fromisoformat(key))  # OverflowError past year 9999 in UTC
     if query.sort == "priority":
         return Priority(key)
     return key  # title (lower-cased, as the database made it) or position
