@@ -391,6 +391,7 @@ async def _capture_service_statements(
     so they are recorded with asyncpg's query logger on the pool's one connection.
     """
     import todo_api.auth.models  # noqa: F401  (the users table, for the foreign keys)
+    from todo_api.kit.cursors import CursorSigner
     from todo_api.kit.database import Database
     from todo_api.kit.database_url import normalise_database_url
     from todo_api.kit.engine import create_engine
@@ -409,7 +410,7 @@ async def _capture_service_statements(
         assert driver is not None
         driver.add_query_logger(record)
         try:
-            await service.list_tasks(database, user_id, TaskQuery())
+            await service.list_tasks(database, user_id, TaskQuery(), CursorSigner(BENCH_SECRET))
         finally:
             driver.remove_query_logger(record)
     finally:

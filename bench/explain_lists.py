@@ -42,12 +42,13 @@ Call = Callable[[Any, str], Awaitable[object]]
 
 def task_list(query_string: str) -> Call:
     """``GET /api/{user}/tasks?<query_string>`` as the route validates and serves it."""
+    from todo_api.kit.cursors import CursorSigner
     from todo_api.tasks import service
     from todo_api.tasks.schemas import TaskQuery
 
     async def call(database: Any, user_id: str) -> object:
         query = TaskQuery.model_validate(dict(parse_qsl(query_string)))
-        return await service.list_tasks(database, user_id, query)
+        return await service.list_tasks(database, user_id, query, CursorSigner(bs.BENCH_SECRET))
 
     return call
 

@@ -55,6 +55,7 @@ from starlette.routing import Route
 
 from todo_api.config import Settings, load_settings
 from todo_api.kit.conditional import Precondition
+from todo_api.kit.cursors import CursorSigner
 from todo_api.kit.database import Database
 from todo_api.kit.database_url import normalise_database_url
 from todo_api.kit.engine import create_engine
@@ -62,6 +63,8 @@ from todo_api.main import close_resources, create_app
 from todo_api.tasks import service
 from todo_api.tasks.schemas import TaskCreate, TaskQuery
 
+CURSORS = CursorSigner(bs.BENCH_SECRET)
+"""Signs the list's next_cursor, as the service's resources do."""
 ASGIApp = Callable[..., Awaitable[None]]
 Call = Callable[[], Awaitable[int]]
 DATABASE = "todo_bench_layers"
@@ -122,10 +125,11 @@ def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
         )
 
     async def list_route(request: Request) -> Response:
-        tasks, total = await service.list_tasks(
-            database, request.path_params["user_id"], TaskQuery()
+        tasks, total, following = await service.list_tasks(
+            database, request.path_params["user_id"], TaskQuery(), CURSORS
         )
-        return json({"data": tasks, "total": total, "page": 1, "page_size": 20})
+        page = {"data": tasks, "total": total, "page": 1, "page_size": 20}
+        return json({**page, "next_cursor": following})
 
     async def get_route(request: Request) -> Response:
         params = request.path_params
@@ -156,8 +160,9 @@ def functions_apps(url: str) -> tuple[Starlette, FastAPI, Any]:
 
     @fastapi.get("/api/{user_id}/tasks")
     async def fastapi_list(user_id: str) -> Response:
-        tasks, total = await service.list_tasks(database, user_id, TaskQuery())
-        return json({"data": tasks, "total": total, "page": 1, "page_size": 20})
+        tasks, total, following = await service.list_tasks(database, user_id, TaskQuery(), CURSORS)
+        page = {"data": tasks, "total": total, "page": 1, "page_size": 20}
+        return json({**page, "next_cursor": following})
 
     @fastapi.post("/api/{user_id}/tasks", status_code=201)
     async def fastapi_create(user_id: str, body: TaskCreate) -> Response:

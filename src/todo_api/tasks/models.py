@@ -77,6 +77,14 @@ class Task(SQLModel, table=True):
         ),
         Index("ix_tasks_parent_id_position_id", "parent_id", "position", "id"),
         Index("ix_tasks_list_id_completed", "list_id", "completed"),
+        # sort=due_date&order=desc, tasks without a due date last (migration 0004).
+        Index(
+            "ix_tasks_user_id_due_date_desc_id",
+            "user_id",
+            text("due_date DESC NULLS LAST"),
+            text("id DESC"),
+            info=POSTGRESQL_ONLY,
+        ).ddl_if(dialect="postgresql"),
         # q: ILIKE '%text%' on either column (pg_trgm, migration 0004).
         *(
             Index(
