@@ -309,4 +309,5 @@ async def test_huge_page_number_is_empty_with_true_total(
                     "total": total,
                     "page": page,
                     "page_size": page_size,
+                    "next_cursor": None,
                 }

@@ -127,8 +127,9 @@ def _list_parameters(user_id: str, filters: TaskQuery, after: After | None) -> d
         "q": _like_escaped(filters.q) if filters.q else None,
         "due_before": filters.due_before,
         "due_after": filters.due_after,
-        # One row more than the page: whether there is a next page, for ``next_cursor``.
-        "limit": filters.page_size + 1,
+        # After a cursor, one row more than the page tells whether there is a next one
+        # (a numbered page knows it from ``total``).
+        "limit": filters.page_size + (after is not None),
         "offset": 0 if after is not None else page_offset(filters.page, filters.page_size),
     }
 
@@ -241,18 +242,20 @@ def _total(shape: _ListShape, conditions: list[ColumnElement[bool]]) -> ColumnEl
 def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
     """The page statement and the total statement of one list shape.
 
-    The page: the page's tasks and one more (an index scan from the start,
-    after ``OFFSET`` rows, or after a cursor's row: ``_after``) with their sort
-    key, joined to their tags, one row per task and tag, with ``total``
-    (``_total``, evaluated once per statement). The total alone serves a page
-    past the end, which has no row to carry it.
+    The page: the page's tasks (an index scan from the start, after ``OFFSET``
+    rows, or after a cursor's row: ``_after``, then one more), with
+    ``lower(title)`` when that is the sort, joined to their tags, one row per
+    task and tag, with ``total`` (``_total``, evaluated once per statement).
+    The total alone serves a page past the end, which has no row to carry it.
     """
     conditions = _list_conditions(shape)
     total = _total(shape, conditions).label("total")  # every match, the keyset aside
     if shape.after != "none":
         conditions = [*conditions, _after(shape)]
+    # The key of a next_cursor: a column, or lower(title) as the database made it.
+    computed = (_sort_key(TASKS.c, "title").label("sort_key"),) if shape.sort == "title" else ()
     page = (
-        select(*_TASK_COLUMNS, _sort_key(TASKS.c, shape.sort).label("sort_key"))
+        select(*_TASK_COLUMNS, *computed)
         .where(*conditions)
         .order_by(*_order(TASKS.c, shape))
         .limit(bindparam("limit", type_=BigInteger()))
@@ -314,12 +317,16 @@ async def list_page(
     else:
         total = int((await db.fetch(total_statement, parameters))[0]["total"])
     tasks = _tasks_with_tags(rows)
-    next_after = None
-    if len(tasks) > query.page_size:  # the one row more: there is a next page
+    if after is None:
+        more = page_offset(query.page, query.page_size) + len(tasks) < total
+    else:
+        more = len(tasks) > query.page_size  # the one row more
         tasks = tasks[: query.page_size]
+    next_after = None
+    if more and tasks:
         last = tasks[-1].id
-        sort_key = next(row["sort_key"] for row in rows if row["id"] == last)
-        next_after = After(sort_key, last)
+        key_column = "sort_key" if query.sort == "title" else query.sort
+        next_after = After(next(row[key_column] for row in rows if row["id"] == last), last)
     return Page([task.fields for task in tasks], total, next_after)
 
 
