@@ -92,7 +92,7 @@ def _cases() -> Iterator[Any]:
                 if sort == "due_date" and order == "desc" and page == "cursor_null":
                     marks.append(
                         pytest.mark.xfail(
-                            strict=True,
+                            strict=False,  # the planner may take either path at this size
                             reason=(
                                 "after a task without due_date, the rest are those without "
                                 "one, by id: the planner does not take due_date IS NULL as a "
