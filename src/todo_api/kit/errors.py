@@ -90,7 +90,7 @@ class ApiError(Exception):
 
 
 class BadRequest(ApiError):
-    pass
+    """400 for a malformed request that is not a field error."""
 
 
 class Unauthorized(ApiError):

@@ -12,6 +12,7 @@ import logging
 import random
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -200,7 +201,7 @@ class ResponseHeadersMiddleware(ASGIMiddleware):
         return headers
 
 
-class ResponseObserver(ASGIMiddleware):
+class ResponseObserver(ASGIMiddleware, ABC):
     """Serves the request, then reports its status and duration to ``observe``.
 
     The base of the access log and the metrics. ``observe`` runs after the
@@ -213,8 +214,9 @@ class ResponseObserver(ASGIMiddleware):
         """Whether to observe this request (default: every HTTP request)."""
         return bool(scope["type"] == "http")
 
+    @abstractmethod
     def observe(self, scope: Scope, root_path: str, status: int, seconds: float) -> None:
-        raise NotImplementedError
+        """Report one request: its ``status`` and how long it took, in ``seconds``."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.observes(scope):

@@ -6,6 +6,7 @@ timeouts for the httptools protocol, docs/operations.md, "Limits"), and the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from typing import Any, Literal
@@ -201,7 +202,7 @@ def run_server(config: uvicorn.Config, ready_message: str) -> bool:
         start-up ended (uvicorn's own start-up failures exit the process).
     """
     server = ReadyServer(config, ready_message)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a quiet stop
         if config.should_reload:
             sock = config.bind_socket()
             ChangeReload(config, target=server.run, sockets=[sock]).run()
@@ -210,8 +211,6 @@ def run_server(config: uvicorn.Config, ready_message: str) -> bool:
             ReadyMultiprocess(config, [sock], ready_message).run()
         else:
             server.run()
-    except KeyboardInterrupt:
-        pass
     return server.started or config.should_reload or config.workers > 1
 
 
