@@ -1384,3 +1384,25 @@ async def test_deleting_a_list_while_its_tasks_move_is_never_5xx(
             assert response.status_code in (200, 404), (outcomes, response.text)
         assert await listed_ids(client, alice, list_id=work) == []
     print(f"delete list / move its tasks outcomes: {outcomes}")
+
+
+async def test_a_move_that_must_plan_again_every_time_is_409_and_writes_nothing(
+    app: Any,
+) -> None:
+    """``in_turn`` runs a move again while it asks to plan again (its task kept moving
+    under it), and after ``MOVE_ATTEMPTS`` runs answers 409 ``CONFLICT``; every run's
+    transaction was rolled back."""
+    from todo_api.kit.errors import Conflict
+    from todo_api.resources import app_resources
+    from todo_api.tasks.service.moves import MOVE_ATTEMPTS, Replan, in_turn
+
+    runs = 0
+
+    async def always_moved_meanwhile(db: Any) -> None:
+        nonlocal runs
+        runs += 1
+        raise Replan()
+
+    with pytest.raises(Conflict):
+        await in_turn(app_resources(app).database, always_moved_meanwhile)
+    assert runs == MOVE_ATTEMPTS

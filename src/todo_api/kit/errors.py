@@ -165,6 +165,11 @@ class ValidationFailed(ApiError):
     error_code = "VALIDATION_ERROR"
     default_detail = "Request validation failed"
 
+    @classmethod
+    def of_field(cls, field: str, message: str) -> ValidationFailed:
+        """The 422 of one field a service refused: ``field_errors`` ``{field: [message]}``."""
+        return cls(field_errors={field: [message]})
+
 
 class MalformedBody(ValidationFailed):
     """422 for a body that is not JSON at all (bad syntax, not UTF-8): ``field_errors.body``.

@@ -114,14 +114,14 @@ async def move_list(
             lists (422 ``field_errors.after_id``).
     """
     if after_id == list_id:
-        raise ValidationFailed(field_errors={"after_id": ["A list cannot go after itself"]})
+        raise ValidationFailed.of_field("after_id", "A list cannot go after itself")
 
     async def work(db: Statements) -> StoredList:
         await repository.lock_list_order(db, user_id)  # the order first, then the list
         stored = await _locked(db, user_id, list_id, precondition)
         neighbours = await repository.list_neighbours(db, user_id, list_id, after_id)
         if not neighbours.found:
-            raise ValidationFailed(field_errors={"after_id": [LIST_NOT_FOUND]})
+            raise ValidationFailed.of_field("after_id", LIST_NOT_FOUND)
         if neighbours.hold(stored.fields["position"]):
             return stored  # already there: nothing changes
         await repository.place_list(db, user_id, list_id, neighbours, utcnow())

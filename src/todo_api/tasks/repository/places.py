@@ -27,8 +27,8 @@ from todo_api.kit.positions import (
     takes_next_key,
 )
 from todo_api.tasks.models import TASKS, TaskColumns
-from todo_api.tasks.repository.statements import TASK_ID, USER_ID, sibling_group
-from todo_api.tasks.repository.writes import Place, group_values
+from todo_api.tasks.repository.statements import TASK_ID, USER_ID, sibling_group, sibling_values
+from todo_api.tasks.repository.writes import Place
 
 # An UPDATE's own parameters may not share a column's name (SQLAlchemy keeps those
 # for its SET): the owner is ``owner_id`` there, the new place ``new_...``.
@@ -91,7 +91,7 @@ async def sibling_neighbours(
         db,
         TASKS,
         sibling_group(parent_id is not None),
-        group_values(user_id, Place(list_id, parent_id, "")),
+        sibling_values(user_id, list_id, parent_id),
         task_id,
         after_id,
     )

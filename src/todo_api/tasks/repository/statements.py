@@ -233,6 +233,12 @@ def sibling_group(parent: bool) -> tuple[ColumnElement[bool], ...]:
     return (TASKS.c.user_id == USER_ID, TASKS.c.list_id == bindparam("group_list_id"), level)
 
 
+def sibling_values(user_id: str, list_id: int, parent_id: int | None) -> dict[str, Any]:
+    """The values of ``sibling_group``'s parameters for the tasks of list ``list_id``
+    under ``parent_id`` (``None``: the top level)."""
+    return {"user_id": user_id, "group_list_id": list_id, "group_parent_id": parent_id}
+
+
 @lru_cache(maxsize=4)
 def target_statement(list_given: bool, parent_given: bool) -> Any:
     """Where a new task goes, as one row ``(list_id, parent_id)``, or no row when the

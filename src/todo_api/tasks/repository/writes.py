@@ -49,6 +49,7 @@ from todo_api.tasks.repository.statements import (
     create_statement,
     delete_statement,
     sibling_group,
+    sibling_values,
     target_statement,
     write_statement,
 )
@@ -245,24 +246,14 @@ async def create_task(
     targets = await db.fetch(target_statement(list_given, parent_given), place)
     if not targets:
         return None
-    target = Place(targets[0]["list_id"], targets[0]["parent_id"], "")
-    last = await neighbour_keys(
-        db, TASKS, sibling_group(parent_given), group_values(user_id, target), None, LAST
-    )
-    target = target._replace(position=key_between(last.before, None))
+    target_list, target_parent = targets[0]["list_id"], targets[0]["parent_id"]
+    siblings = sibling_values(user_id, target_list, target_parent)
+    last = await neighbour_keys(db, TASKS, sibling_group(parent_given), siblings, None, LAST)
+    target = Place(target_list, target_parent, key_between(last.before, None))
     await store_tags(db, user_id, tags)  # before the task: docs/design.md
     task_id = (await db.fetch(_INSERT_TASK, {**columns, **target._asdict()}))[0]["id"]
     await link_tags(db, user_id, task_id, tags)
     return task_id, target
-
-
-def group_values(user_id: str, place: Place) -> dict[str, Any]:
-    """The values of ``sibling_group``'s parameters for the siblings at ``place``."""
-    return {
-        "user_id": user_id,
-        "group_list_id": place.list_id,
-        "group_parent_id": place.parent_id,
-    }
 
 
 async def write_task(

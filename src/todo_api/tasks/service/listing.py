@@ -25,6 +25,8 @@ from todo_api.tasks.models import Priority, TaskFields
 from todo_api.tasks.repository import After
 from todo_api.tasks.schemas import TaskQuery
 
+MALFORMED = "Malformed cursor: use a next_cursor as it was given"
+ANOTHER_QUERY = "The cursor was made for another query: same filters and sort"
 _FILTERS = ("status", "priority", "tag", "list_id", "parent_id", "q", "due_before", "due_after")
 
 
@@ -71,9 +73,13 @@ def _after(cursors: CursorSigner, user_id: str, query: TaskQuery) -> After:
     assert query.cursor is not None
     payload = cursors.payload(query.cursor)
     if payload is None:
-        raise _refused("Malformed cursor: use a next_cursor as it was given")
+        raise ValidationFailed.of_field(
+            "cursor", "Malformed cursor: use a next_cursor as it was given"
+        )
     if {name: payload.get(name) for name in ("u", "s", "o", "f")} != _made_for(user_id, query):
-        raise _refused("The cursor was made for another query: same filters and sort")
+        raise ValidationFailed.of_field(
+            "cursor", "The cursor was made for another query: same filters and sort"
+        )
     identity, key = payload.get("i"), payload.get("k")
     try:
         if not isinstance(identity, int) or isinstance(identity, bool):
@@ -82,7 +88,9 @@ def _after(cursors: CursorSigner, user_id: str, query: TaskQuery) -> After:
             raise ValueError("id")
         return After(_sort_key(query, key), identity)
     except (TypeError, ValueError, OverflowError):
-        raise _refused("Malformed cursor: use a next_cursor as it was given") from None
+        raise ValidationFailed.of_field(
+            "cursor", "Malformed cursor: use a next_cursor as it was given"
+        ) from None
 
 
 def _sort_key(query: TaskQuery, key: object) -> Any:
@@ -100,7 +108,3 @@ def _sort_key(query: TaskQuery, key: object) -> Any:
     if query.sort == "priority":
         return Priority(key)
     return key  # title (lower-cased, as the database made it) or position
-
-
-def _refused(message: str) -> ValidationFailed:
-    return ValidationFailed(field_errors={"cursor": [message]})

@@ -22,6 +22,8 @@ from todo_api.tasks.models import TaskColumns
 from todo_api.tasks.repository import LockedTask, Place, StoredTask, places, task_fields
 
 NOT_A_PARENT = "Must be a top-level task of yours in the same list"
+HAS_SUBTASKS = "A task that has subtasks cannot become a subtask"
+NOT_A_SIBLING = "Not a task at the destination's level of that list"
 
 
 class Keep(Enum):
@@ -107,11 +109,6 @@ async def _locked(
     return locked
 
 
-def refused(field: str, message: str) -> ValidationFailed:
-    """The 422 of one body field: ``field_errors`` ``{field: [message]}``."""
-    return ValidationFailed(field_errors={field: [message]})
-
-
 MOVE_ATTEMPTS = 3
 """How many times a move plans again when its task or parent moved between its
 unlocked read and its locks, before it answers 409."""
@@ -157,7 +154,7 @@ async def relocate(
         for container in sorted({seen.list_id, list_id}):
             if not await lists_repository.lock_list(db, user_id, container):
                 if container == list_id:
-                    raise refused("list_id", LIST_NOT_FOUND)
+                    raise ValidationFailed.of_field("list_id", LIST_NOT_FOUND)
                 raise Replan()  # the source list went: the task went with it
     except ValidationFailed:
         # The parent or list may be gone because the task went with it: then 404.
@@ -204,12 +201,12 @@ async def _destination_list(
     if parent_id is None:
         return destination.list_id if destination.list_id is not None else seen.list_id
     if parent_id == task_id:
-        raise refused("parent_id", "A task cannot be its own subtask")
+        raise ValidationFailed.of_field("parent_id", "A task cannot be its own subtask")
     parent = await places.find_parent(db, user_id, parent_id)
     if parent is None or parent.parent_id is not None:
-        raise refused("parent_id", NOT_A_PARENT)
+        raise ValidationFailed.of_field("parent_id", NOT_A_PARENT)
     if destination.list_id is not None and destination.list_id != parent.list_id:
-        raise refused("parent_id", NOT_A_PARENT)
+        raise ValidationFailed.of_field("parent_id", NOT_A_PARENT)
     return parent.list_id
 
 
@@ -230,17 +227,21 @@ async def _place(
         ValidationFailed: as ``move_task`` (422).
     """
     if parent_id is not None and await places.has_subtasks(db, user_id, task_id):
-        raise refused("parent_id", "A task that has subtasks cannot become a subtask")
+        raise ValidationFailed.of_field(
+            "parent_id", "A task that has subtasks cannot become a subtask"
+        )
     same_siblings = (list_id, parent_id) == (current["list_id"], current["parent_id"])
     if same_siblings and not reorder:
         return None
     if destination.after_id == task_id:
-        raise refused("after_id", "A task cannot go after itself")
+        raise ValidationFailed.of_field("after_id", "A task cannot go after itself")
     neighbours = await places.sibling_neighbours(
         db, user_id, task_id, list_id, parent_id, destination.after_id
     )
     if not neighbours.found:
-        raise refused("after_id", "Not a task at the destination's level of that list")
+        raise ValidationFailed.of_field(
+            "after_id", "Not a task at the destination's level of that list"
+        )
     if same_siblings and neighbours.hold(current["position"]):
         return None  # already there
     carry = list_id != current["list_id"] and parent_id is None

@@ -34,7 +34,6 @@ from todo_api.tasks.service.moves import (
     NOT_A_PARENT,
     Destination,
     in_turn,
-    refused,
     relocate,
 )
 
@@ -82,7 +81,7 @@ async def create_task(database: Database, user_id: str, data: TaskCreate) -> Sto
             )
     except Exception as exc:
         if violated_constraint(exc) == LIST_FOREIGN_KEY:  # the list was deleted meanwhile
-            raise refused("list_id", LIST_NOT_FOUND) from None
+            raise ValidationFailed.of_field("list_id", LIST_NOT_FOUND) from None
         raise
     if created is None:
         async with database.reading() as db:
@@ -103,8 +102,8 @@ async def _misplaced(
     if list_id is None and parent_id is None:
         raise OwnerMissing()
     if list_id is not None and not await lists_repository.list_exists(db, user_id, list_id):
-        return ValidationFailed(field_errors={"list_id": [LIST_NOT_FOUND]})
-    return ValidationFailed(field_errors={"parent_id": [NOT_A_PARENT]})
+        return ValidationFailed.of_field("list_id", LIST_NOT_FOUND)
+    return ValidationFailed.of_field("parent_id", NOT_A_PARENT)
 
 
 async def write_task(
