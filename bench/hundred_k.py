@@ -101,7 +101,7 @@ class Service:
         from todo_api.tasks.schemas import TaskQuery
 
         query = TaskQuery.model_validate(params)
-        rows, _total = _list_statements(_shape_of(query, after))
+        rows, _total = _list_statements(_shape_of(query, after), "postgresql")
         compiled = CompiledStatement.of(rows, self.database.dialect, ())
         return compiled.sql, compiled.arguments(_list_parameters(user_id, query, after))
 

@@ -77,6 +77,14 @@ class Task(SQLModel, table=True):
         ),
         Index("ix_tasks_parent_id_position_id", "parent_id", "position", "id"),
         Index("ix_tasks_list_id_completed", "list_id", "completed"),
+        # sort=due_date: the undated tasks, last in either order, by id (migration 0005).
+        Index(
+            "ix_tasks_user_id_id_undated",
+            "user_id",
+            "id",
+            postgresql_where=text("due_date IS NULL"),
+            sqlite_where=text("due_date IS NULL"),
+        ),
         # sort=due_date&order=desc, tasks without a due date last (migration 0004).
         Index(
             "ix_tasks_user_id_due_date_desc_id",

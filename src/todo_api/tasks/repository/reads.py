@@ -16,15 +16,18 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    literal_column,
     or_,
     select,
     tuple_,
+    union_all,
 )
 
 from todo_api.kit.compiled import Row
 from todo_api.kit.database import Statements
 from todo_api.kit.pagination import page_offset
 from todo_api.tasks.models import TAGS, TASK_COUNTS, TASK_TAGS, TASKS, TaskFields
+from todo_api.tasks.repository.statements import stored_tags
 from todo_api.tasks.schemas import TOP_LEVEL, SortOrder, Task, TaskQuery, TaskSort, TaskStatus
 
 
@@ -68,7 +71,8 @@ def _tasks_with_tags(rows: Iterable[Row]) -> list[StoredTask]:
 
 
 class _ListShape(NamedTuple):
-    """What decides the list statement's SQL; the values are bound at execution."""
+    """What decides the list statement's SQL; the values are bound at execution, but
+    for the page's length (``_page``)."""
 
     status: TaskStatus
     priority: bool
@@ -82,6 +86,11 @@ class _ListShape(NamedTuple):
     order: SortOrder
     after: Literal["none", "key", "null"]
     """Keyset: rows after a cursor's (key, id), whose key is a value or NULL; or none."""
+    limit: int
+    """The rows a page reads: ``page_size``, one more after a cursor (which tells whether
+    a next page follows; a numbered page knows it from ``total``)."""
+    offset: bool
+    """Whether rows are skipped: a numbered page after the first."""
 
 
 class After(NamedTuple):
@@ -111,11 +120,13 @@ def _shape_of(filters: TaskQuery, after: After | None) -> _ListShape:
         sort=filters.sort,
         order=filters.order,
         after="none" if after is None else "null" if after.key is None else "key",
+        limit=filters.page_size + (after is not None),
+        offset=after is None and filters.page > 1,
     )
 
 
 def _list_parameters(user_id: str, filters: TaskQuery, after: After | None) -> dict[str, Any]:
-    """Values for the bound parameters of ``_list_statements(_shape_of(filters, after))``."""
+    """Values for the bound parameters of the statements of ``_shape_of(filters, after)``."""
     keyset = {} if after is None else {"after_key": after.key, "after_id": after.id}
     return {
         **keyset,
@@ -127,10 +138,7 @@ def _list_parameters(user_id: str, filters: TaskQuery, after: After | None) -> d
         "q": _like_escaped(filters.q) if filters.q else None,
         "due_before": filters.due_before,
         "due_after": filters.due_after,
-        # After a cursor, one row more than the page tells whether there is a next one
-        # (a numbered page knows it from ``total``).
-        "limit": filters.page_size + (after is not None),
-        "offset": 0 if after is not None else page_offset(filters.page, filters.page_size),
+        "offset": page_offset(filters.page, filters.page_size),  # without a cursor
     }
 
 
@@ -203,20 +211,27 @@ def _sort_key(columns: Any, sort: TaskSort) -> ColumnElement[Any]:
 
 def _after(shape: _ListShape) -> ColumnElement[bool]:
     """The keyset condition: the rows that come after ``(:after_key, :after_id)`` in the
-    list's order (ties by ``id`` in the direction of ``order``; tasks without a
-    ``due_date`` last in either order), a row-value comparison that an index on
-    ``(user_id, <sort>, id)`` seeks to."""
+    list's order (ties by ``id`` in the direction of ``order``), a row-value
+    comparison that an index on ``(user_id, <sort>, id)`` seeks to.
+
+    For ``due_date`` it covers the dated rows only; the undated ones, last in
+    either order, are a range of their own (``_page``), so that each part is
+    one index seek. After an undated row: the undated rows past its ``id``.
+    """
     key = _sort_key(TASKS.c, shape.sort)
     key_type = String() if shape.sort == "title" else TASKS.c[shape.sort].type
     after_key = bindparam("after_key", type_=key_type)
     after_id = bindparam("after_id", type_=BigInteger())
     descending = shape.order == "desc"
-    if shape.after == "null":  # after a task without due_date: only those, by id
-        later_id = TASKS.c.id < after_id if descending else TASKS.c.id > after_id
-        return and_(key.is_(None), later_id)
+    if shape.after == "null":
+        return and_(key.is_(None), _later_id(shape))
     pair, bound = tuple_(key, TASKS.c.id), tuple_(after_key, after_id)
-    later = pair < bound if descending else pair > bound
-    return or_(later, key.is_(None)) if shape.sort == "due_date" else later
+    return pair < bound if descending else pair > bound
+
+
+def _later_id(shape: _ListShape) -> ColumnElement[bool]:
+    after_id = bindparam("after_id", type_=BigInteger())
+    return TASKS.c.id < after_id if shape.order == "desc" else TASKS.c.id > after_id
 
 
 def _total(shape: _ListShape, conditions: list[ColumnElement[bool]]) -> ColumnElement[int]:
@@ -238,30 +253,60 @@ def _total(shape: _ListShape, conditions: list[ColumnElement[bool]]) -> ColumnEl
     return select(summed).where(TASK_COUNTS.c.user_id == bindparam("user_id")).scalar_subquery()
 
 
-@lru_cache(maxsize=1024)
-def _list_statements(shape: _ListShape) -> tuple[Select[Any], Select[Any]]:
-    """The page statement and the total statement of one list shape.
+def _page(shape: _ListShape, conditions: list[ColumnElement[bool]]) -> Select[Any]:
+    """The page's tasks in the list's order: from the start (after ``OFFSET`` rows on
+    a numbered page), or after a cursor's row (``_after``), with ``lower(title)``
+    as ``sort_key`` when that is the sort (the key of a next cursor, as the
+    database made it).
 
-    The page: the page's tasks (an index scan from the start, after ``OFFSET``
-    rows, or after a cursor's row: ``_after``, then one more), with
-    ``lower(title)`` when that is the sort, joined to their tags, one row per
-    task and tag, with ``total`` (``_total``, evaluated once per statement).
+    The page's length is written into the statement, not bound: a plan made
+    without the values (a cached statement's generic plan) then still knows
+    that the page is short and reads it through the index; with ``LIMIT $n``
+    PostgreSQL assumes that a tenth of the matches are read, which for a user
+    with many tasks is a sequential scan and a sort.
+
+    After a dated ``due_date`` key the page is the next dated rows, then the
+    undated ones from their start: two index ranges, each cut at the page's
+    length, merged (at most twice the page sorted). After an undated row the
+    order is by ``id`` alone, which the partial index of undated tasks gives.
+    """
+    computed = (_sort_key(TASKS.c, "title").label("sort_key"),) if shape.sort == "title" else ()
+    limit = literal_column(str(shape.limit), BigInteger())
+    tasks = select(*_TASK_COLUMNS, *computed)
+    if shape.after == "none":
+        first = tasks.where(*conditions).order_by(*_order(TASKS.c, shape)).limit(limit)
+        return first.offset(bindparam("offset", type_=BigInteger())) if shape.offset else first
+    if shape.after == "null":
+        by_id = _order(TASKS.c, shape)[1]
+        return tasks.where(*conditions, _after(shape)).order_by(by_id).limit(limit)
+    later = tasks.where(*conditions, _after(shape)).order_by(*_order(TASKS.c, shape)).limit(limit)
+    if shape.sort != "due_date":
+        return later
+    undated = tasks.where(*conditions, TASKS.c.due_date.is_(None))
+    undated = undated.order_by(_order(TASKS.c, shape)[1]).limit(limit)
+    both = union_all(select(later.subquery()), select(undated.subquery())).subquery("after")
+    return select(both).order_by(*_order(both.c, shape)).limit(limit)
+
+
+@lru_cache(maxsize=1024)
+def _list_statements(shape: _ListShape, dialect: str) -> tuple[Select[Any], Select[Any]]:
+    """The page statement and the total statement of one list shape on ``dialect``
+    (its ``name``).
+
+    The page: ``_page``'s tasks with ``total`` (``_total``, evaluated once per
+    statement) and their tags. On PostgreSQL one row per task, its tags an
+    array from a subquery per row: a plan that hashes the tag links against an
+    estimate of the page's rows (a cached statement's generic plan, which
+    cannot see ``LIMIT``) would read all of them. On SQLite one row per task
+    and tag (an outer join), which ``_tasks_with_tags`` folds.
     The total alone serves a page past the end, which has no row to carry it.
     """
     conditions = _list_conditions(shape)
     total = _total(shape, conditions).label("total")  # every match, the keyset aside
-    if shape.after != "none":
-        conditions = [*conditions, _after(shape)]
-    # The key of a next_cursor: a column, or lower(title) as the database made it.
-    computed = (_sort_key(TASKS.c, "title").label("sort_key"),) if shape.sort == "title" else ()
-    page = (
-        select(*_TASK_COLUMNS, *computed)
-        .where(*conditions)
-        .order_by(*_order(TASKS.c, shape))
-        .limit(bindparam("limit", type_=BigInteger()))
-        .offset(bindparam("offset", type_=BigInteger()))
-        .subquery("page")
-    )
+    page = _page(shape, conditions).subquery("page")
+    if dialect == "postgresql":
+        rows = select(page, stored_tags(page.c.id).label("tags"), total)
+        return rows.order_by(*_order(page.c, shape)), select(total)
     rows = (
         select(page, TAGS.c.name.label("tag"), total)
         .select_from(
@@ -307,7 +352,7 @@ async def list_page(
     second, the total alone.
     """
     shape = _shape_of(query, after)
-    rows_statement, total_statement = _list_statements(shape)
+    rows_statement, total_statement = _list_statements(shape, db.dialect.name)
     parameters = _list_parameters(user_id, query, after)
     rows = await db.fetch(rows_statement, parameters)
     if rows:
@@ -316,7 +361,10 @@ async def list_page(
         total = 0
     else:
         total = int((await db.fetch(total_statement, parameters))[0]["total"])
-    tasks = _tasks_with_tags(rows)
+    if db.dialect.name == "postgresql":
+        tasks = [StoredTask(task_fields(row, list(row["tags"])), row["version"]) for row in rows]
+    else:
+        tasks = _tasks_with_tags(rows)
     if after is None:
         more = page_offset(query.page, query.page_size) + len(tasks) < total
     else:

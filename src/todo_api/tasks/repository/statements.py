@@ -156,22 +156,28 @@ def _link(task_ids: Any, tag_ids: Any) -> Any:
 
 USER_ID = bindparam("user_id", type_=String())
 TASK_ID = bindparam("task_id", type_=BigInteger())
-_STORED_TAGS = (
-    select(
-        func.coalesce(
-            func.array_agg(aggregate_order_by(TAGS.c.name, TASK_TAGS.c.position)),
-            sql_cast(literal("{}"), ARRAY(String())),
+
+
+def stored_tags(task_id: ColumnElement[int]) -> Any:
+    """PostgreSQL: the tag names of the task whose id is ``task_id`` (a column of the
+    enclosing statement), in their order, as an array (empty if none): a correlated
+    scalar subquery, one index lookup per row."""
+    return (
+        select(
+            func.coalesce(
+                func.array_agg(aggregate_order_by(TAGS.c.name, TASK_TAGS.c.position)),
+                sql_cast(literal("{}"), ARRAY(String())),
+            )
         )
+        .select_from(TASK_TAGS.join(TAGS, TAGS.c.id == TASK_TAGS.c.tag_id))
+        .where(TASK_TAGS.c.task_id == task_id)
+        .scalar_subquery()
     )
-    .select_from(TASK_TAGS.join(TAGS, TAGS.c.id == TASK_TAGS.c.tag_id))
-    .where(TASK_TAGS.c.task_id == TASKS.c.id)
-    .scalar_subquery()
-)
 
 
 def _locked_row() -> Any:
     return (
-        select(*TASKS.c, _STORED_TAGS.label("tags"))
+        select(*TASKS.c, stored_tags(TASKS.c.id).label("tags"))
         .where(TASKS.c.id == TASK_ID, TASKS.c.user_id == USER_ID)
         .with_for_update(of=TASKS)
         .cte("old")
