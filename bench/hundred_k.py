@@ -5,15 +5,17 @@
 Drops and recreates ``todo_bench_100k``, migrates it
 (``todo_api.migrate.upgrade_to_head``), seeds it with ``bench_setup.seed``
 (one user with 100,000 tasks, one with 1,000; every task top level in its
-user's inbox), then gives the big user's titles two search words: ``zephyr``
-in every 200th (0.5 %) and ``today`` in four of five (80 %); ``ANALYZE``.
+user's inbox), then gives the big user's titles search words: ``zephyr`` in
+every 200th (0.5 %), ``nebula`` in every 100th (1 %), ``quasar`` in the 300
+oldest (last in the default order) and ``today`` in four of five (80 %);
+``ANALYZE``.
 The ``q`` pages are timed then ("ANALYZE only"), and again after ``VACUUM
 ANALYZE``, the state autovacuum leaves (and the one every other row is timed
 in): a GIN index's statistics, which price the trigram indexes, are updated
 by VACUUM only.
 
-Each statement is exactly the service's: ``_list_statements`` and
-``_list_parameters`` of ``todo_api.tasks.repository.reads``, compiled for the
+Each statement is exactly the service's: ``list_statements`` and
+``list_parameters`` of ``todo_api.tasks.repository.list_statements``, compiled for the
 app's asyncpg dialect as ``kit.compiled`` compiles them for execution. A
 cursor page starts after a real row: the ``next_after`` that the service's
 own ``list_page`` returns for the OFFSET page before it (pages of 20: the
@@ -53,6 +55,13 @@ PAGE_SIZE = 20
 RARE, COMMON = "zephyr", "today"
 RARE_EVERY = 200
 """``RARE`` in the title of every 200th task: 0.5 %."""
+ONE_PERCENT, ONE_PERCENT_EVERY = "nebula", 100
+"""``ONE_PERCENT`` in the title of every 100th task: the most a search may match and
+keep its target."""
+OLD, OLD_COUNT = "quasar", 300
+"""``OLD`` in the titles of the 300 oldest tasks (0.3 %): a search whose few matches
+come last in the default order (newest first), which walking that order would
+find only after reading every other task."""
 RESULTS = BENCH_DIR / "results"
 SORTS = ("created_at", "updated_at", "due_date", "priority", "title")
 ORDERS = ("asc", "desc")
@@ -93,17 +102,17 @@ class Service:
     def statement(self, user_id: str, params: dict[str, Any], after: Any) -> tuple[str, list[Any]]:
         """The page statement (SQL, arguments) the service sends for ``params``."""
         from todo_api.kit.compiled import CompiledStatement
-        from todo_api.tasks.repository.reads import (
-            _list_parameters,
-            _list_statements,
-            _shape_of,
+        from todo_api.tasks.repository.list_statements import (
+            list_parameters,
+            list_statements,
+            shape_of,
         )
         from todo_api.tasks.schemas import TaskQuery
 
         query = TaskQuery.model_validate(params)
-        rows, _total = _list_statements(_shape_of(query, after), "postgresql")
+        rows, _total = list_statements(shape_of(query, after), "postgresql")
         compiled = CompiledStatement.of(rows, self.database.dialect, ())
-        return compiled.sql, compiled.arguments(_list_parameters(user_id, query, after))
+        return compiled.sql, compiled.arguments(list_parameters(user_id, query, after))
 
     async def after_page(self, user_id: str, params: dict[str, Any], page: int) -> Any:
         """The ``After`` of the last row of OFFSET page ``page``: where page ``page + 1``
@@ -158,11 +167,21 @@ async def cases(service: Service, big: str, small: str) -> list[Case]:
 
 
 def search_cases(service: Service, big: str, when: str) -> list[Case]:
-    rare = f"q={RARE} ({100 / RARE_EVERY:g} % of titles), first page, {when}"
-    common = f"q={COMMON} (80 % of titles), first page, {when}"
+    """The searches: few matches spread out, 1 % spread out, few at the far end of the
+    order, and most (whose cost is the count of ``total``: no target)."""
+    searches = [
+        (RARE, f"{100 / RARE_EVERY:g} % of titles", "10ms"),
+        (ONE_PERCENT, f"{100 / ONE_PERCENT_EVERY:g} % of titles", "10ms"),
+        (OLD, f"{OLD_COUNT} oldest titles", "10ms"),
+        (COMMON, "80 % of titles", "-"),
+    ]
     return [
-        Case(rare, *service.statement(big, {"q": RARE}, None), "10ms"),
-        Case(common, *service.statement(big, {"q": COMMON}, None), "2x"),
+        Case(
+            f"q={word} ({what}), first page, {when}",
+            *service.statement(big, {"q": word}, None),
+            target,
+        )
+        for word, what, target in searches
     ]
 
 
@@ -223,8 +242,9 @@ async def explain(dsn: str, case: Case, mode: str) -> str:
 
 
 async def add_search_words(dsn: str, user_id: str) -> int:
-    """``RARE`` in every 200th title of ``user_id``, ``COMMON`` in four of five; how many
-    titles carry ``RARE``."""
+    """``RARE`` in every 200th title of ``user_id``, ``ONE_PERCENT`` in every 100th,
+    ``OLD`` in the ``OLD_COUNT`` oldest, ``COMMON`` in four of five; how many titles
+    carry ``RARE``."""
     connection = await asyncpg.connect(dsn, timeout=10)
     try:
         await connection.execute(
@@ -236,6 +256,19 @@ async def add_search_words(dsn: str, user_id: str) -> int:
             RARE_EVERY,
             RARE,
             COMMON,
+        )
+        await connection.execute(
+            "UPDATE tasks SET title = title || ' ' || $2 WHERE user_id = $1 AND id % $3 = $3 / 2",
+            user_id,
+            ONE_PERCENT,
+            ONE_PERCENT_EVERY,
+        )
+        await connection.execute(
+            "UPDATE tasks SET title = title || ' ' || $2 WHERE id IN"
+            " (SELECT id FROM tasks WHERE user_id = $1 ORDER BY created_at, id LIMIT $3)",
+            user_id,
+            OLD,
+            OLD_COUNT,
         )
         await connection.execute("ANALYZE")
         rare: int = await connection.fetchval(
@@ -297,7 +330,6 @@ async def run(args: argparse.Namespace, dsn: str, version: str) -> str:
             ),
             *search_cases(service, big, "ANALYZE only"),
         ]
-        before[-1].target = "-"
         await time_cases(dsn, before, args.warmups, args.runs)
         await execute(dsn, "VACUUM ANALYZE")
         timed = await cases(service, big, small)
@@ -311,7 +343,8 @@ async def run(args: argparse.Namespace, dsn: str, version: str) -> str:
         f"`uv run python bench/hundred_k.py --runs {args.runs} --warmups {args.warmups}`: "
         f"PostgreSQL {version}; `{DB_NAME}` seeded by `bench_setup.seed` "
         f"({BIG:,} tasks and {SMALL:,}, every task top level in its user's inbox); the "
-        f"100,000-task user's titles: `{RARE}` in {rare:,}, `{COMMON}` in four of five; "
+        f"100,000-task user's titles: `{RARE}` in {rare:,}, `{ONE_PERCENT}` in every "
+        f"{ONE_PERCENT_EVERY}th, `{OLD}` in the {OLD_COUNT} oldest, `{COMMON}` in four of five; "
         "then `VACUUM ANALYZE`. Median ms of "
         f"{args.runs} runs after {args.warmups} warm-ups of the page statement the "
         "service sends, through asyncpg (prepared and cached, loopback, one round trip), "

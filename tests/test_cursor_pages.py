@@ -25,6 +25,7 @@ from todo_api.kit.cursors import CursorSigner
 from todo_api.main import close_resources, create_app
 from todo_api.resources import app_resources
 from todo_api.tasks.models import Task
+from todo_api.tasks.repository import list_statements
 
 TaskFactory = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -223,6 +224,42 @@ async def test_cursor_pages_with_filters_are_the_numbered_pages(
     assert flat_ids(by_cursor) == expected
     assert {page["total"] for page in by_cursor} == {len(expected)}
     assert by_cursor[-1]["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("sort", "order"), [("created_at", "desc"), ("due_date", "asc"), ("title", "desc")]
+)
+async def test_a_search_gives_the_same_pages_whether_it_sorts_its_matches_or_walks_the_order(
+    client: httpx.AsyncClient,
+    app: Any,
+    alice: ApiUser,
+    make_task: TaskFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    sort: str,
+    order: str,
+) -> None:
+    """A search reads its matches and sorts them when they are few, and walks the
+    list's order when they are many (``list_statements._searched_page``): with the
+    line between the two moved below the number of matches, the numbered and the
+    cursor pages hold the same tasks in the same order, with the same ``total``."""
+    await make_mixed_tasks(client, app, alice, make_task)
+    params = {"q": "needle", "sort": sort, "order": order}
+
+    async def pages() -> tuple[list[list[int]], list[list[int]], set[int]]:
+        list_statements.list_statements.cache_clear()  # the line is built into the statement
+        by_number = await numbered_pages(client, alice, 2, **params)
+        by_cursor = await cursor_pages(client, alice, 2, **params)
+        totals = {page["total"] for page in [*by_number, *by_cursor]}
+        return [ids_of(page) for page in by_number], [ids_of(page) for page in by_cursor], totals
+
+    sorted_matches = await pages()
+    monkeypatch.setattr(list_statements, "SORTED_SEARCH_MATCHES", 2)
+    walked = await pages()
+    list_statements.list_statements.cache_clear()
+
+    assert sorted_matches[2] == {sum(len(page) for page in sorted_matches[0])} == {8}
+    assert walked == sorted_matches
+    assert sorted_matches[1] == sorted_matches[0]
 
 
 # --- stable under inserts -----------------------------------------------------------------

@@ -4,8 +4,8 @@ One user with 5,000 tasks in their inbox (some without ``due_date``, a few
 tagged, 1 % with a rare word in the title) and another with 1,000, then
 ``VACUUM ANALYZE`` (see ``seeded``). For every first page and every cursor page of each sort and
 order, of a search for the rare word and of one list in manual order, the
-statement and parameters are exactly the service's (``_list_statements``,
-``_list_parameters``, compiled for the app's asyncpg dialect as
+statement and parameters are exactly the service's (``list_statements``,
+``list_parameters``, compiled for the app's asyncpg dialect as
 ``kit.compiled`` compiles them for execution); the cursor pages start after a
 real row (the first page's ``next_after``, as ``list_page`` returns it).
 ``EXPLAIN (FORMAT JSON)`` of each: the part under the page's ``LIMIT`` has no
@@ -33,7 +33,7 @@ from todo_api.kit.compiled import CompiledStatement
 from todo_api.main import close_resources, create_app
 from todo_api.resources import app_resources
 from todo_api.tasks.repository import After, list_page
-from todo_api.tasks.repository.reads import _list_parameters, _list_statements, _shape_of
+from todo_api.tasks.repository.list_statements import list_parameters, list_statements, shape_of
 from todo_api.tasks.schemas import TaskQuery
 
 BIG, SMALL = 5_000, 1_000
@@ -186,7 +186,8 @@ async def _after(seeded: Seeded, query: TaskQuery, page: str) -> After | None:
 
 
 def _page_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """The nodes under the page's ``Limit`` (none of an InitPlan or SubPlan above it)."""
+    """The nodes under the page's ``Limit`` nodes (none of an InitPlan or SubPlan above
+    them): one, or a search's two (``_searched_page``)."""
 
     def limits(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         if node.get("Parent Relationship") in ("InitPlan", "SubPlan"):
@@ -202,9 +203,9 @@ def _page_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
         for child in node.get("Plans", []):
             yield from below(child)
 
-    found = list(limits(plan))
-    assert len(found) == 1, json.dumps(plan, indent=1)
-    return list(below(found[0]))
+    found = list(limits(plan))  # a search's two plans: two
+    assert found, json.dumps(plan, indent=1)
+    return [node for limit in found for node in below(limit)]
 
 
 def _outline(node: dict[str, Any], depth: int = 0) -> str:
@@ -225,10 +226,10 @@ async def test_page_reads_through_an_index(
     values = {k: str(seeded.inbox_id) if v == "<inbox>" else v for k, v in parameters.items()}
     query = TaskQuery.model_validate(values)
     after = await _after(seeded, query, page)
-    statement, _total = _list_statements(_shape_of(query, after), "postgresql")
+    statement, _total = list_statements(shape_of(query, after), "postgresql")
     database = app_resources(seeded.app).database
     compiled = CompiledStatement.of(statement, database.dialect, ())
-    arguments = compiled.arguments(_list_parameters(seeded.user_id, query, after))
+    arguments = compiled.arguments(list_parameters(seeded.user_id, query, after))
     async with database.engine.connect() as connection:
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None

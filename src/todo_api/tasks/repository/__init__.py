@@ -7,8 +7,8 @@ shape with bound parameters (so each is compiled once), and run with
 are used through this module.
 """
 
+from todo_api.tasks.repository.list_statements import After
 from todo_api.tasks.repository.reads import (
-    After,
     Page,
     StoredTask,
     find_task,
