@@ -3,7 +3,8 @@
 Every condition starts with the owner (``user_id``); the page is read through
 an index in the list's order, or, for a search that matches few tasks,
 through the trigram indexes and sorted (``_searched_page``). Why each plan:
-docs/design.md, "Keyset pages".
+docs/design.md, "Decisions" (keyset pages, the list's plans, a search's two
+plans); what each costs: docs/benchmarks.md.
 """
 
 from __future__ import annotations
