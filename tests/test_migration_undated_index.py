@@ -1,0 +1,67 @@
+"""Migration 0005 (the index of undated tasks) on a database holding real rows.
+
+The rows of ``test_migration_lists`` (made at 0002, moved into inboxes by
+0003) are upgraded from 0004 to 0005, downgraded and upgraded again, on
+SQLite and, when ``TEST_DATABASE_URL`` is set, on a fresh PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+
+from tests import test_task_counts
+from tests.test_migration_lists import database_at_0002, is_sqlite, owner, rows, snapshot
+
+empty_database = test_task_counts.empty_database
+"""The fixture of ``test_task_counts``: a new, empty SQLite or PostgreSQL database."""
+
+UNDATED = "ix_tasks_user_id_id_undated"
+
+
+def task_indexes(database_url: str) -> set[str]:
+    statement = (
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks'"
+        if is_sqlite(database_url)
+        else "SELECT indexname FROM pg_indexes WHERE tablename = 'tasks'"
+    )
+    return {name for (name,) in rows(database_url, statement)}
+
+
+def undated_of(database_url: str, user_id: str) -> list[int]:
+    return [
+        task_id
+        for (task_id,) in rows(
+            database_url,
+            f"SELECT id FROM tasks WHERE user_id = '{user_id}' AND due_date IS NULL ORDER BY id",
+        )
+    ]
+
+
+def test_the_upgrade_indexes_the_undated_tasks_and_keeps_every_row(empty_database: str) -> None:
+    config = database_at_0002(empty_database)
+    command.upgrade(config, "0004")
+    before = snapshot(empty_database)
+    assert UNDATED not in task_indexes(empty_database)
+
+    command.upgrade(config, "0005")
+
+    assert UNDATED in task_indexes(empty_database)
+    assert snapshot(empty_database) == before
+    # the tasks made at 0002 without a due date: every 5th has one
+    assert undated_of(empty_database, "u1") == [
+        n for n in range(1, 271) if owner(n) == "u1" and n % 5 != 0
+    ]
+
+
+def test_the_downgrade_drops_only_the_index_and_upgrades_again(empty_database: str) -> None:
+    config = database_at_0002(empty_database)
+    command.upgrade(config, "0005")
+    before = snapshot(empty_database)
+
+    command.downgrade(config, "0004")
+    assert UNDATED not in task_indexes(empty_database)
+    assert snapshot(empty_database) == before
+
+    command.upgrade(config, "head")
+    assert UNDATED in task_indexes(empty_database)
+    assert snapshot(empty_database) == before
