@@ -7,7 +7,8 @@ Drops and recreates ``todo_bench_100k``, migrates it
 (one user with 100,000 tasks, one with 1,000; every task top level in its
 user's inbox), then gives the big user's titles search words: ``zephyr`` in
 every 200th (0.5 %), ``nebula`` in every 100th (1 %), ``quasar`` in the 300
-oldest (last in the default order) and ``today`` in four of five (80 %);
+oldest (last in the default order), ``ancient`` in the 3,000 oldest and
+``today`` in four of five (80 %);
 ``ANALYZE``.
 The ``q`` pages are timed then ("ANALYZE only"), and again after ``VACUUM
 ANALYZE``, the state autovacuum leaves (and the one every other row is timed
@@ -62,6 +63,8 @@ OLD, OLD_COUNT = "quasar", 300
 """``OLD`` in the titles of the 300 oldest tasks (0.3 %): a search whose few matches
 come last in the default order (newest first), which walking that order would
 find only after reading every other task."""
+OLDER, OLDER_COUNT = "ancient", 3_000
+"""``OLDER`` in the titles of the 3,000 oldest tasks (3 %): more matches, as far."""
 RESULTS = BENCH_DIR / "results"
 SORTS = ("created_at", "updated_at", "due_date", "priority", "title")
 ORDERS = ("asc", "desc")
@@ -173,6 +176,7 @@ def search_cases(service: Service, big: str, when: str) -> list[Case]:
         (RARE, f"{100 / RARE_EVERY:g} % of titles", "10ms"),
         (ONE_PERCENT, f"{100 / ONE_PERCENT_EVERY:g} % of titles", "10ms"),
         (OLD, f"{OLD_COUNT} oldest titles", "10ms"),
+        (OLDER, f"{OLDER_COUNT:,} oldest titles", "-"),
         (COMMON, "80 % of titles", "-"),
     ]
     return [
@@ -243,7 +247,7 @@ async def explain(dsn: str, case: Case, mode: str) -> str:
 
 async def add_search_words(dsn: str, user_id: str) -> int:
     """``RARE`` in every 200th title of ``user_id``, ``ONE_PERCENT`` in every 100th,
-    ``OLD`` in the ``OLD_COUNT`` oldest, ``COMMON`` in four of five; how many titles
+    ``OLD`` and ``OLDER`` in the oldest, ``COMMON`` in four of five; how many titles
     carry ``RARE``."""
     connection = await asyncpg.connect(dsn, timeout=10)
     try:
@@ -263,13 +267,14 @@ async def add_search_words(dsn: str, user_id: str) -> int:
             ONE_PERCENT,
             ONE_PERCENT_EVERY,
         )
-        await connection.execute(
-            "UPDATE tasks SET title = title || ' ' || $2 WHERE id IN"
-            " (SELECT id FROM tasks WHERE user_id = $1 ORDER BY created_at, id LIMIT $3)",
-            user_id,
-            OLD,
-            OLD_COUNT,
-        )
+        for word, count in ((OLD, OLD_COUNT), (OLDER, OLDER_COUNT)):
+            await connection.execute(
+                "UPDATE tasks SET title = title || ' ' || $2 WHERE id IN"
+                " (SELECT id FROM tasks WHERE user_id = $1 ORDER BY created_at, id LIMIT $3)",
+                user_id,
+                word,
+                count,
+            )
         await connection.execute("ANALYZE")
         rare: int = await connection.fetchval(
             "SELECT count(*) FROM tasks WHERE user_id = $1 AND title ILIKE $2",
@@ -344,7 +349,8 @@ async def run(args: argparse.Namespace, dsn: str, version: str) -> str:
         f"PostgreSQL {version}; `{DB_NAME}` seeded by `bench_setup.seed` "
         f"({BIG:,} tasks and {SMALL:,}, every task top level in its user's inbox); the "
         f"100,000-task user's titles: `{RARE}` in {rare:,}, `{ONE_PERCENT}` in every "
-        f"{ONE_PERCENT_EVERY}th, `{OLD}` in the {OLD_COUNT} oldest, `{COMMON}` in four of five; "
+        f"{ONE_PERCENT_EVERY}th, `{OLD}` in the {OLD_COUNT} oldest, `{OLDER}` in the "
+        f"{OLDER_COUNT:,} oldest, `{COMMON}` in four of five; "
         "then `VACUUM ANALYZE`. Median ms of "
         f"{args.runs} runs after {args.warmups} warm-ups of the page statement the "
         "service sends, through asyncpg (prepared and cached, loopback, one round trip), "

@@ -26,6 +26,7 @@ from todo_api.main import close_resources, create_app
 from todo_api.resources import app_resources
 from todo_api.tasks.models import Task
 from todo_api.tasks.repository import list_statements
+from todo_api.tasks.schemas import TaskQuery
 
 TaskFactory = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -238,23 +239,27 @@ async def test_a_search_gives_the_same_pages_whether_it_sorts_its_matches_or_wal
     sort: str,
     order: str,
 ) -> None:
-    """A search reads its matches and sorts them when they are few, and walks the
-    list's order when they are many (``list_statements._searched_page``): with the
-    line between the two moved below the number of matches, the numbered and the
-    cursor pages hold the same tasks in the same order, with the same ``total``."""
+    """A search reads its matches and sorts them when they are few among the user's
+    tasks, and walks the list's order when they are many
+    (``list_statements._searched_page``): with the line between the two moved so
+    that 8 matches of 23 tasks take one branch, then the other, the numbered and
+    the cursor pages hold the same tasks in the same order, with the same ``total``."""
     await make_mixed_tasks(client, app, alice, make_task)
     params = {"q": "needle", "sort": sort, "order": order}
 
-    async def pages() -> tuple[list[list[int]], list[list[int]], set[int]]:
-        list_statements.list_statements.cache_clear()  # the line is built into the statement
+    async def pages(share: int) -> tuple[list[list[int]], list[list[int]], set[int]]:
+        monkeypatch.setattr(list_statements, "WALKED_SEARCH_SHARE", share)
+        list_statements.list_statements.cache_clear()  # the share is built into the statement
+        shape = list_statements.shape_of(TaskQuery.model_validate(params), None)
+        statement, _total = list_statements.list_statements(shape, "sqlite")
+        assert share in statement.compile().params.values()
         by_number = await numbered_pages(client, alice, 2, **params)
         by_cursor = await cursor_pages(client, alice, 2, **params)
         totals = {page["total"] for page in [*by_number, *by_cursor]}
         return [ids_of(page) for page in by_number], [ids_of(page) for page in by_cursor], totals
 
-    sorted_matches = await pages()
-    monkeypatch.setattr(list_statements, "SORTED_SEARCH_MATCHES", 2)
-    walked = await pages()
+    sorted_matches = await pages(0)  # 8 * 0 < 23: sorted
+    walked = await pages(10**6)  # 8 * 10**6 >= 23: walked
     list_statements.list_statements.cache_clear()
 
     assert sorted_matches[2] == {sum(len(page) for page in sorted_matches[0])} == {8}

@@ -251,9 +251,10 @@ def _page(shape: ListShape, conditions: list[ColumnElement[bool]], columns: Any)
     return select(both).order_by(*_order(both.c, shape)).limit(limit)
 
 
-SORTED_SEARCH_MATCHES = 2_000
-"""A search that matches at most this many tasks reads them all and sorts them; one
-that matches more walks the list's order and skips what does not match."""
+WALKED_SEARCH_SHARE = 4
+"""A search that matches at least one in this many of the user's tasks walks the list's
+order and skips what does not match; one that matches fewer reads its matches and
+sorts them."""
 
 
 def _searched_page(
@@ -263,21 +264,29 @@ def _searched_page(
 
     Walking the list's order through its index and skipping what does not
     match reads about ``page * tasks / matches`` rows when the matches are
-    spread out, but every task of the user when the few matches are at the
-    far end (an old word), and PostgreSQL cannot tell from a pattern how many
-    tasks it matches. So the statement holds both plans, each under a
-    condition on ``total`` (counted once, first): up to
-    ``SORTED_SEARCH_MATCHES`` the matches are read through the trigram
-    indexes as a subquery of their own (``OFFSET 0`` keeps the planner from
-    merging it into the ordered walk) and sorted; beyond, the walk.
+    spread out, but every task of the user when the matches are at the far
+    end (an old word), and PostgreSQL cannot know from a pattern how many
+    tasks it matches, let alone where they are. So the statement holds both
+    plans, each under a condition on ``total`` (counted once, first, as a
+    CTE): when at least one in ``WALKED_SEARCH_SHARE`` of the user's tasks
+    (``task_counts``) matches, the walk, which then reads at most that many
+    times the matches that the count has read; otherwise the matches, read
+    as a subquery of their own (``OFFSET 0`` keeps the planner from merging
+    it into the ordered walk; through the trigram indexes) and sorted.
     PostgreSQL runs only the branch whose condition holds (a one-time
     filter).
     """
+    owned = (
+        select(func.coalesce(func.sum(TASK_COUNTS.c.total), 0))
+        .where(TASK_COUNTS.c.user_id == bindparam("user_id"))
+        .scalar_subquery()
+    )
+    walk = total * WALKED_SEARCH_SHARE >= owned
     fenced = select(*TASKS.c).where(*conditions).offset(literal_column("0", BigInteger()))
     matches = fenced.subquery("matches")
-    few = _page(shape, [], matches.c).where(total <= SORTED_SEARCH_MATCHES).subquery("few")
-    many = _page(shape, conditions, TASKS.c).where(total > SORTED_SEARCH_MATCHES)
-    return select(union_all(select(few), select(many.subquery("many"))).subquery("searched"))
+    few = _page(shape, [], matches.c).where(~walk).subquery("few")
+    many = _page(shape, conditions, TASKS.c).where(walk).subquery("many")
+    return select(union_all(select(few), select(many)).subquery("searched"))
 
 
 @lru_cache(maxsize=1024)
