@@ -3,8 +3,8 @@
 Every statement filters on the owner (``user_id``), so another user's task is
 simply not found. Statements are Core on the SQLModel tables, built once per
 shape with bound parameters (so each is compiled once), and run with
-``todo_api.kit.database``. Reads are in ``reads``, writes in ``writes``; both
-are used through this module.
+``todo_api.kit.database``. Reads are in ``reads`` (the list's statements in
+``list_statements``), writes in ``writes``; all are used through this module.
 """
 
 from todo_api.tasks.repository.list_statements import After
