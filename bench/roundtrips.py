@@ -176,10 +176,11 @@ class Route:
     expect: int = 200
 
 
-def routes(user: bs.BenchUser, fresh_ids: list[int], other_list: int) -> list[Route]:
+def routes(user: bs.BenchUser, fresh_ids: list[int], other_list: int, cursor: str) -> list[Route]:
     """The routes, on ``user``'s seeded tasks; DELETE takes one of ``fresh_ids`` per sample.
 
-    ``other_list`` is a second list of the user's (``add_other_list``). The
+    ``other_list`` is a second list of the user's (``add_other_list``), ``cursor``
+    the ``next_cursor`` of the list's first page. The
     moves alternate between two places, so that every sample writes (a move
     to where the task already is writes nothing).
     """
@@ -191,6 +192,8 @@ def routes(user: bs.BenchUser, fresh_ids: list[int], other_list: int) -> list[Ro
         Route("list", "GET", lambda n: tasks),
         Route("list, status and tag", "GET", lambda n: f"{tasks}?status=pending&tag=work"),
         Route("list, one list by position", "GET", lambda n: by_position),
+        Route("list, next cursor page", "GET", lambda n: f"{tasks}?cursor={cursor}"),
+        Route("list, search", "GET", lambda n: f"{tasks}?q={bs.SEARCH_WORD}"),
         Route("list lists", "GET", lambda n: lists),
         Route("tags", "GET", lambda n: f"/api/{user.user_id}/tags"),
         Route("get", "GET", lambda n: f"{tasks}/{one}"),
@@ -392,8 +395,9 @@ def measure(
                     for _ in range(args.samples + args.warmup)
                 ]
                 fresh_ids = [response.json()["data"]["id"] for response in fresh]
+                cursor = client.get(f"/api/{user.user_id}/tasks").json()["next_cursor"]
                 timings, exchanges = {}, {}
-                for route in routes(user, fresh_ids, other_list):
+                for route in routes(user, fresh_ids, other_list, cursor):
                     time_route(client, route, range(args.warmup))  # connections, caches
                     samples = range(args.warmup, args.warmup + args.samples)
                     before = proxy.exchanges()
