@@ -589,10 +589,14 @@ def check_task(task: Any, user_id: str) -> None:
 
 
 def check_envelope(body: Any, shape: str, user_id: str) -> None:
-    """``{"data": task}`` or ``{"data": [...], "total", "page", "page_size"}``."""
+    """``{"data": task}`` or ``{"data": [...], "total", "page", "page_size"}``, with the
+    service's ``next_cursor`` (a string or null; the baseline has no keyset pages)."""
     _check(isinstance(body, dict), "body is not an object")
     if shape == "list":
-        _check(set(body) == {"data", "total", "page", "page_size"}, f"keys {sorted(body)}")
+        keys = set(body) - {"next_cursor"}
+        _check(keys == {"data", "total", "page", "page_size"}, f"keys {sorted(body)}")
+        cursor = body.get("next_cursor")
+        _check(cursor is None or (isinstance(cursor, str) and bool(cursor)), "next_cursor")
         _check(isinstance(body["data"], list), "data is not a list")
         _check(isinstance(body["total"], int) and body["total"] >= len(body["data"]), "total")
         _check(isinstance(body["page"], int) and isinstance(body["page_size"], int), "page")

@@ -93,10 +93,12 @@ class Task(SQLModel, table=True):
             text("id DESC"),
             info=POSTGRESQL_ONLY,
         ).ddl_if(dialect="postgresql"),
-        # q: ILIKE '%text%' on either column (pg_trgm, migration 0004).
+        # q: ILIKE '%text%' on either column, of one user's tasks (pg_trgm and
+        # btree_gin, migration 0006).
         *(
             Index(
-                f"ix_tasks_{column}_trgm",
+                f"ix_tasks_user_id_{column}_trgm",
+                "user_id",
                 column,
                 postgresql_using="gin",
                 postgresql_ops={column: "gin_trgm_ops"},
