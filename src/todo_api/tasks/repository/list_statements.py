@@ -197,7 +197,7 @@ def _total(shape: ListShape, conditions: list[ColumnElement[bool]]) -> ColumnEle
     """The number of the user's tasks that match, as an uncorrelated scalar subquery.
 
     With no filter but ``status``, it is the sum of the user's ``task_counts``
-    rows (at most 8, kept by triggers; migration 0002); otherwise it is a
+    rows (``_counted``); otherwise it is a
     ``count(*)`` of the matches, which a search reads once (a CTE) for the
     page's choice of plan as well (``_searched_page``).
     """
@@ -207,12 +207,19 @@ def _total(shape: ListShape, conditions: list[ColumnElement[bool]]) -> ColumnEle
         if shape.q:
             return select(counted.cte("matched").c.total).scalar_subquery()
         return counted.scalar_subquery()
-    summed = {
-        TaskStatus.all: TASK_COUNTS.c.total,
-        TaskStatus.completed: TASK_COUNTS.c.completed,
-        TaskStatus.pending: TASK_COUNTS.c.total - TASK_COUNTS.c.completed,
-    }[shape.status]
-    total = func.coalesce(func.sum(summed), 0).cast(BigInteger)
+    return _counted(
+        {
+            TaskStatus.all: TASK_COUNTS.c.total,
+            TaskStatus.completed: TASK_COUNTS.c.completed,
+            TaskStatus.pending: TASK_COUNTS.c.total - TASK_COUNTS.c.completed,
+        }[shape.status]
+    )
+
+
+def _counted(column: ColumnElement[int]) -> ColumnElement[int]:
+    """The sum of ``column`` over the user's ``task_counts`` rows (at most 8, kept by
+    triggers; migration 0002), 0 if there are none: a scalar subquery."""
+    total = func.coalesce(func.sum(column), 0).cast(BigInteger)
     return select(total).where(TASK_COUNTS.c.user_id == bindparam("user_id")).scalar_subquery()
 
 
@@ -276,12 +283,7 @@ def _searched_page(
     PostgreSQL runs only the branch whose condition holds (a one-time
     filter).
     """
-    owned = (
-        select(func.coalesce(func.sum(TASK_COUNTS.c.total), 0))
-        .where(TASK_COUNTS.c.user_id == bindparam("user_id"))
-        .scalar_subquery()
-    )
-    walk = total * WALKED_SEARCH_SHARE >= owned
+    walk = total * WALKED_SEARCH_SHARE >= _counted(TASK_COUNTS.c.total)
     fenced = select(*TASKS.c).where(*conditions).offset(literal_column("0", BigInteger()))
     matches = fenced.subquery("matches")
     few = _page(shape, [], matches.c).where(~walk).subquery("few")
