@@ -1,5 +1,6 @@
 """Helpers shared by the tests: the test user handle, the error-envelope assertion,
-and an ORM session on the app's database for set-up and inspection."""
+a page of the user's tasks, and an ORM session on the app's database for set-up and
+inspection."""
 
 from __future__ import annotations
 
@@ -54,6 +55,22 @@ class ApiUser:
     @property
     def tasks_url(self) -> str:
         return f"/api/{self.id}/tasks"
+
+
+async def list_tasks(client: httpx.AsyncClient, user: ApiUser, **params: Any) -> dict[str, Any]:
+    """A page of ``user``'s tasks (``GET /api/{user_id}/tasks``), insisting on 200."""
+    response = await client.get(user.tasks_url, params=params, headers=user.headers)
+    assert response.status_code == 200, f"{params}: {response.text}"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def listed_ids(client: httpx.AsyncClient, user: ApiUser, **params: Any) -> list[int]:
+    """The ids of one page of ``user``'s tasks, checking that ``total`` counts exactly them."""
+    body = await list_tasks(client, user, **params)
+    ids = [task["id"] for task in body["data"]]
+    assert body["total"] == len(ids), f"{params}: total {body['total']} for {len(ids)} tasks"
+    return ids
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from tests.conftest import SECRET, make_settings
-from tests.helpers import ApiUser, assert_error, sessionmaker_of
+from tests.helpers import ApiUser, assert_error, list_tasks, sessionmaker_of
 from todo_api.auth.tokens import issue_access_token
 from todo_api.kit.cursors import CursorSigner
 from todo_api.main import close_resources, create_app
@@ -44,13 +44,6 @@ OTHER_SECRET = "another-secret-that-is-long-enough-for-hs256-9876543210"
 # --- helpers ------------------------------------------------------------------------------
 
 
-async def list_page(client: httpx.AsyncClient, user: ApiUser, **params: Any) -> dict[str, Any]:
-    response = await client.get(user.tasks_url, params=params, headers=user.headers)
-    assert response.status_code == 200, f"{params}: {response.text}"
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def ids_of(body: dict[str, Any]) -> list[int]:
     return [task["id"] for task in body["data"]]
 
@@ -61,7 +54,7 @@ async def numbered_pages(
     """Pages 1, 2, ... by number, up to the last one that has tasks."""
     pages: list[dict[str, Any]] = []
     for page in range(1, 200):
-        body = await list_page(client, user, page=page, page_size=page_size, **params)
+        body = await list_tasks(client, user, page=page, page_size=page_size, **params)
         if not body["data"]:
             return pages
         pages.append(body)
@@ -72,11 +65,11 @@ async def cursor_pages(
     client: httpx.AsyncClient, user: ApiUser, page_size: int, **params: Any
 ) -> list[dict[str, Any]]:
     """The first page, then every page its ``next_cursor`` leads to, to the end."""
-    pages = [await list_page(client, user, page_size=page_size, **params)]
+    pages = [await list_tasks(client, user, page_size=page_size, **params)]
     while pages[-1]["next_cursor"] is not None:
         assert len(pages) < 200, "next_cursor never ends"
         cursor = pages[-1]["next_cursor"]
-        pages.append(await list_page(client, user, page_size=page_size, cursor=cursor, **params))
+        pages.append(await list_tasks(client, user, page_size=page_size, cursor=cursor, **params))
     return pages
 
 
@@ -134,7 +127,7 @@ async def make_mixed_tasks(
 
 async def a_cursor(client: httpx.AsyncClient, user: ApiUser, **params: Any) -> str:
     """The ``next_cursor`` of the first page of 2 of ``params``."""
-    body = await list_page(client, user, page_size=2, **params)
+    body = await list_tasks(client, user, page_size=2, **params)
     cursor = body["next_cursor"]
     assert isinstance(cursor, str) and cursor, body
     return cursor
@@ -214,7 +207,7 @@ async def test_cursor_pages_with_filters_are_the_numbered_pages(
         params["list_id"] = made["list_id"]
     if params.get("parent_id") == "parent":
         params["parent_id"] = made["parent_id"]
-    everything = await list_page(client, alice, page_size=100, **params)
+    everything = await list_tasks(client, alice, page_size=100, **params)
     expected = ids_of(everything)
     assert 3 <= len(expected) < TASK_COUNT, expected
 
@@ -277,14 +270,14 @@ async def test_newest_first_cursor_skips_tasks_created_after_the_first_page(
     cursor, so the following pages show every older task exactly once, in order, and
     none of the new ones; ``total`` counts them."""
     older = [(await make_task(alice, title=f"old {i}"))["id"] for i in range(12)]
-    first = await list_page(client, alice, page_size=PAGE_SIZE)
+    first = await list_tasks(client, alice, page_size=PAGE_SIZE)
     assert ids_of(first) == older[::-1][:PAGE_SIZE]
     newer = [(await make_task(alice, title=f"new {i}"))["id"] for i in range(10)]
 
     pages = [first]
     while pages[-1]["next_cursor"] is not None:
         cursor = pages[-1]["next_cursor"]
-        pages.append(await list_page(client, alice, page_size=PAGE_SIZE, cursor=cursor))
+        pages.append(await list_tasks(client, alice, page_size=PAGE_SIZE, cursor=cursor))
 
     assert flat_ids(pages) == older[::-1]
     assert not set(flat_ids(pages)) & set(newer)
@@ -300,13 +293,13 @@ async def test_manual_order_cursor_shows_tasks_created_after_the_first_page_at_t
     list_id = await create_list(client, alice, "Plan")
     older = [(await make_task(alice, title=f"old {i}", list_id=list_id))["id"] for i in range(12)]
     params = {"sort": "position", "order": "asc", "list_id": list_id, "page_size": PAGE_SIZE}
-    first = await list_page(client, alice, **params)
+    first = await list_tasks(client, alice, **params)
     assert ids_of(first) == older[:PAGE_SIZE]
     newer = [(await make_task(alice, title=f"new {i}", list_id=list_id))["id"] for i in range(10)]
 
     pages = [first]
     while pages[-1]["next_cursor"] is not None:
-        pages.append(await list_page(client, alice, cursor=pages[-1]["next_cursor"], **params))
+        pages.append(await list_tasks(client, alice, cursor=pages[-1]["next_cursor"], **params))
 
     assert flat_ids(pages) == older + newer
     assert [page["total"] for page in pages[1:]] == [22] * (len(pages) - 1)
@@ -319,8 +312,8 @@ async def test_page_is_ignored_when_a_cursor_is_given(
     ids = [(await make_task(alice, title=f"task {i}"))["id"] for i in range(7)]
     cursor = await a_cursor(client, alice)
 
-    with_page = await list_page(client, alice, page_size=2, cursor=cursor, page=999)
-    without_page = await list_page(client, alice, page_size=2, cursor=cursor)
+    with_page = await list_tasks(client, alice, page_size=2, cursor=cursor, page=999)
+    without_page = await list_tasks(client, alice, page_size=2, cursor=cursor)
 
     assert ids_of(with_page) == ids[::-1][2:4]
     assert ids_of(with_page) == ids_of(without_page)
@@ -336,7 +329,7 @@ async def test_the_page_size_may_change_between_cursor_pages(
     ids = [(await make_task(alice, title=f"task {i}"))["id"] for i in range(7)]
     cursor = await a_cursor(client, alice)
 
-    body = await list_page(client, alice, page_size=3, cursor=cursor)
+    body = await list_tasks(client, alice, page_size=3, cursor=cursor)
 
     assert ids_of(body) == ids[::-1][2:5]
 
@@ -392,7 +385,9 @@ async def test_a_cursor_made_with_a_filter_is_refused_without_it(
     await assert_cursor_refused(client, alice, cursor)
     await assert_cursor_refused(client, alice, cursor, status="pending")
     await assert_cursor_refused(client, alice, cursor, status="pending", q="tas")
-    fitting = await list_page(client, alice, page_size=2, cursor=cursor, status="pending", q="task")
+    fitting = await list_tasks(
+        client, alice, page_size=2, cursor=cursor, status="pending", q="task"
+    )
     assert len(fitting["data"]) == 2
 
 
@@ -494,7 +489,7 @@ async def test_a_cursor_signed_under_another_secret_is_422(
 
     await assert_cursor_refused(client, alice, theirs)
     await assert_cursor_refused(other_client, alice_there, ours)
-    there = await list_page(other_client, alice_there, page_size=2, cursor=theirs)
+    there = await list_tasks(other_client, alice_there, page_size=2, cursor=theirs)
     assert len(there["data"]) == 2
 
 
@@ -546,7 +541,7 @@ async def test_a_well_signed_cursor_with_a_key_of_the_wrong_type_is_422(
     real = await a_cursor(client, alice, sort=sort)
     payload = signer.payload(real)
     assert payload is not None and set(payload) == {"u", "s", "o", "f", "k", "i"}, payload
-    resigned = await list_page(client, alice, page_size=2, sort=sort, cursor=signer.sign(payload))
+    resigned = await list_tasks(client, alice, page_size=2, sort=sort, cursor=signer.sign(payload))
     assert len(resigned["data"]) == 2
 
     await assert_cursor_refused(client, alice, signer.sign({**payload, **change}), sort=sort)

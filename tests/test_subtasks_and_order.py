@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import ApiUser, assert_error
+from tests import helpers
+from tests.helpers import ApiUser, assert_error, list_tasks
 
 TaskFactory = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -99,19 +100,9 @@ async def moved(
     return data
 
 
-async def listing(client: httpx.AsyncClient, user: ApiUser, **params: Any) -> dict[str, Any]:
-    response = await client.get(user.tasks_url, params=params, headers=user.headers)
-    assert response.status_code == 200, f"{params}: {response.text}"
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def listed_ids(client: httpx.AsyncClient, user: ApiUser, **params: Any) -> list[int]:
     """The ids of one page (of up to 100), checking that ``total`` counts exactly them."""
-    body = await listing(client, user, **{"page_size": 100, **params})
-    ids = [item["id"] for item in body["data"]]
-    assert body["total"] == len(ids), f"{params}: total {body['total']} for {len(ids)} tasks"
-    return ids
+    return await helpers.listed_ids(client, user, **{"page_size": 100, **params})
 
 
 async def in_order(
@@ -124,7 +115,7 @@ async def in_order(
 
 
 async def total(client: httpx.AsyncClient, user: ApiUser) -> int:
-    count: int = (await listing(client, user))["total"]
+    count: int = (await list_tasks(client, user))["total"]
     return count
 
 
@@ -1069,7 +1060,7 @@ async def test_sort_by_title_is_case_insensitive_with_ties_by_id(
         apple,
     ]
     for page, expected in ((1, [apple, apple_upper]), (2, [banana, cherry])):
-        body = await listing(client, alice, sort="title", order="asc", page_size=2, page=page)
+        body = await list_tasks(client, alice, sort="title", order="asc", page_size=2, page=page)
         assert [item["id"] for item in body["data"]] == expected
         assert body["total"] == 4
 
@@ -1089,7 +1080,7 @@ async def test_sort_by_position_is_manual_order_with_ties_by_id(
     await moved(client, alice, w2, {"after_id": None})
     await moved(client, alice, t1, {"parent_id": w1, "after_id": None})
 
-    body = await listing(client, alice, sort="position", order="asc", page_size=100)
+    body = await list_tasks(client, alice, sort="position", order="asc", page_size=100)
     tasks = body["data"]
     expected = [item["id"] for item in sorted(tasks, key=lambda t: (t["position"], t["id"]))]
     asc = [item["id"] for item in tasks]
@@ -1245,7 +1236,9 @@ async def test_concurrent_moves_never_nest_tasks_two_levels_deep(
         for response in responses:
             if response.status_code == 422:
                 assert_field_error(response, "parent_id")
-        tasks = {item["id"]: item for item in (await listing(client, alice, page_size=100))["data"]}
+        tasks = {
+            item["id"]: item for item in (await list_tasks(client, alice, page_size=100))["data"]
+        }
         nested = [
             item["id"]
             for item in tasks.values()
@@ -1284,7 +1277,9 @@ async def test_creating_a_subtask_while_its_parent_moves_under_another_never_nes
         for response in responses:
             if response.status_code == 422:
                 assert_field_error(response, "parent_id")
-        tasks = {item["id"]: item for item in (await listing(client, alice, page_size=100))["data"]}
+        tasks = {
+            item["id"]: item for item in (await list_tasks(client, alice, page_size=100))["data"]
+        }
         assert len(tasks) == (3 if statuses[0] == 201 else 2), (round_, tasks)
         nested = [
             item["id"]
@@ -1331,6 +1326,23 @@ async def test_after_concurrent_moves_into_one_gap_a_move_still_lands_right_afte
     assert wrong == []
 
 
+async def delete_amid_moves(
+    delete: Awaitable[httpx.Response],
+    moves: list[Awaitable[httpx.Response]],
+    at: int,
+    outcomes: list[list[int]],
+) -> None:
+    """Run ``delete`` concurrently with ``moves``, started as the ``at``-th of them;
+    record the statuses (the DELETE's first) in ``outcomes`` and insist that the
+    DELETE is 204 and each move 200 (before it) or 404 (after it), never 5xx."""
+    responses = await asyncio.gather(*moves[:at], delete, *moves[at:])
+    deleted, others = responses[at], [*responses[:at], *responses[at + 1 :]]
+    outcomes.append([deleted.status_code, *(response.status_code for response in others)])
+    assert deleted.status_code == 204, (outcomes, deleted.text)
+    for response in others:
+        assert response.status_code in (200, 404), (outcomes, response.text)
+
+
 async def test_deleting_a_parent_while_its_subtasks_move_is_never_5xx(
     client: httpx.AsyncClient, alice: ApiUser, make_task: TaskFactory, backend: str
 ) -> None:
@@ -1346,14 +1358,7 @@ async def test_deleting_a_parent_while_its_subtasks_move_is_never_5xx(
         subs = [(await make_task(alice, title=f"s{n}", parent_id=parent))["id"] for n in range(4)]
         moves = [move(client, alice, sub, {"after_id": None}) for sub in subs]
         delete = client.delete(task_url(alice, parent), headers=alice.headers)
-        at = round_ % 5
-        responses = await asyncio.gather(*moves[:at], delete, *moves[at:])
-        deleted = responses[at]
-        moves_ = [*responses[:at], *responses[at + 1 :]]
-        outcomes.append([deleted.status_code, *(response.status_code for response in moves_)])
-        assert deleted.status_code == 204, (outcomes, deleted.text)
-        for response in moves_:
-            assert response.status_code in (200, 404), (outcomes, response.text)
+        await delete_amid_moves(delete, moves, round_ % 5, outcomes)
         for gone in (parent, *subs):
             response = await client.get(task_url(alice, gone), headers=alice.headers)
             assert response.status_code == 404, response.text
@@ -1374,14 +1379,7 @@ async def test_deleting_a_list_while_its_tasks_move_is_never_5xx(
         tasks = [(await make_task(alice, title=f"T{n}", list_id=work))["id"] for n in range(4)]
         moves = [move(client, alice, task_id, {"after_id": None}) for task_id in tasks]
         delete = client.delete(f"{lists_url(alice)}/{work}", headers=alice.headers)
-        at = round_ % 5
-        responses = await asyncio.gather(*moves[:at], delete, *moves[at:])
-        deleted = responses[at]
-        moves_ = [*responses[:at], *responses[at + 1 :]]
-        outcomes.append([deleted.status_code, *(response.status_code for response in moves_)])
-        assert deleted.status_code == 204, (outcomes, deleted.text)
-        for response in moves_:
-            assert response.status_code in (200, 404), (outcomes, response.text)
+        await delete_amid_moves(delete, moves, round_ % 5, outcomes)
         assert await listed_ids(client, alice, list_id=work) == []
     print(f"delete list / move its tasks outcomes: {outcomes}")
 

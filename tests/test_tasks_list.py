@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from tests.helpers import ApiUser, sessionmaker_of
+from tests.helpers import ApiUser, list_tasks, listed_ids, sessionmaker_of
 from todo_api.tasks.models import Task
 
 TaskFactory = Callable[..., Awaitable[dict[str, Any]]]
@@ -24,20 +24,6 @@ TaskFactory = Callable[..., Awaitable[dict[str, Any]]]
 D1 = "2026-05-01T10:00:00Z"
 D2 = "2026-05-02T10:00:00Z"
 D3 = "2026-05-03T10:00:00Z"
-
-
-async def list_tasks(client: httpx.AsyncClient, user: ApiUser, **params: Any) -> dict[str, Any]:
-    response = await client.get(user.tasks_url, params=params, headers=user.headers)
-    assert response.status_code == 200, f"{params}: {response.text}"
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def listed_ids(client: httpx.AsyncClient, user: ApiUser, **params: Any) -> list[int]:
-    body = await list_tasks(client, user, **params)
-    ids = [task["id"] for task in body["data"]]
-    assert body["total"] == len(ids), f"{params}: total {body['total']} for {len(ids)} tasks"
-    return ids
 
 
 async def all_pages(
