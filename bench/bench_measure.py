@@ -17,7 +17,7 @@ import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,15 @@ NCPU = os.cpu_count() or 1
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 LUA_DIR = BENCH_DIR / "lua"
+RESULTS_DIR = BENCH_DIR / "results"
+"""Where every bench writes its reports (git-ignored)."""
+
+
+def results_stem(name: str) -> Path:
+    """``RESULTS_DIR/<UTC timestamp>-<name>``, a report's path without its suffix (the
+    directory made if missing)."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    return RESULTS_DIR / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{name}"
 
 
 # --- /proc ------------------------------------------------------------------

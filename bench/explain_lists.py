@@ -29,12 +29,11 @@ from urllib.parse import parse_qsl
 
 import asyncpg  # type: ignore[import-untyped]
 import bench_setup as bs
-from bench_measure import BENCH_DIR
+from bench_measure import RESULTS_DIR, results_stem
 
 DB_NAME = "todo_bench_explain"
 USER_PLAN = {"u1k": 1_000, "u10k": 10_000, "writer": 1_000}
 """As ``bench/run.py``'s, so that the 10k user is as large a share of the table."""
-RESULTS = BENCH_DIR / "results"
 
 Call = Callable[[Any, str], Awaitable[object]]
 """A service read: ``(database, user_id)``."""
@@ -142,7 +141,7 @@ async def explain(dsn: str, sql: str, args: tuple[Any, ...], runs: int) -> tuple
 async def run(args: argparse.Namespace) -> str:
     version = await bs.recreate_database(args.pg_url, DB_NAME)
     dsn = bs.admin_dsn(args.pg_url, DB_NAME)
-    bs.migrate(dsn, bs.server_env(dsn, str(RESULTS / ".pycache")))
+    bs.migrate(dsn, bs.server_env(dsn, str(RESULTS_DIR / ".pycache")))
     seeded = await bs.seed(dsn, USER_PLAN, timedelta(hours=1))
     connection = await asyncpg.connect(dsn, timeout=10)
     try:
@@ -204,9 +203,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
     args = parser.parse_args()
     text = asyncio.run(run(args))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"{stamp}-explain-lists.md").write_text(text)
+    results_stem("explain-lists").with_suffix(".md").write_text(text)
     print(text)
 
 

@@ -47,7 +47,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import bench_setup as bs
-from bench_measure import BENCH_DIR
+from bench_measure import results_stem
 
 DB_NAME = "todo_bench_100k"
 BIG, SMALL = 100_000, 1_000
@@ -65,7 +65,6 @@ come last in the default order (newest first), which walking that order would
 find only after reading every other task."""
 OLDER, OLDER_COUNT = "ancient", 3_000
 """``OLDER`` in the titles of the 3,000 oldest tasks (3 %): more matches, as far."""
-RESULTS = BENCH_DIR / "results"
 SORTS = ("created_at", "updated_at", "due_date", "priority", "title")
 ORDERS = ("asc", "desc")
 DEPTHS = (2_500, 5_000)
@@ -406,9 +405,7 @@ def main() -> None:
     dsn = bs.admin_dsn(args.pg_url, DB_NAME)
     upgrade_to_head(dsn)  # outside a running loop: Alembic's env.py runs its own
     text = asyncio.run(run(args, dsn, version))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"{stamp}-hundred-k.md").write_text(text)
+    results_stem("hundred-k").with_suffix(".md").write_text(text)
     print(text)
 
 

@@ -44,10 +44,9 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import bench_setup as bs
 import httpx
-from bench_measure import BENCH_DIR, HOST, Server, free_port
+from bench_measure import HOST, RESULTS_DIR, Server, free_port, results_stem
 
 DB_NAME = "todo_bench_roundtrips"
-RESULTS = BENCH_DIR / "results"
 
 
 # --- the proxy (its own process) ----------------------------------------------
@@ -383,7 +382,7 @@ def measure(
     with delaying_proxy(pg_port, delay_ms) as proxy:
         database_url = f"postgresql://postgres@{HOST}:{proxy.port}/{DB_NAME}"
         bare = asyncio.run(bare_round_trip(database_url, args.samples))
-        env = bs.server_env(database_url, str(RESULTS / ".pycache"))
+        env = bs.server_env(database_url, str(RESULTS_DIR / ".pycache"))
         env["RATE_LIMIT_AUTH"] = "100000000/minute"  # sign-up and login are timed too
         server = Server("service", 1, env, log)
         server.start()
@@ -450,12 +449,11 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
     args = parser.parse_args()
 
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    log = RESULTS / f"{stamp}-roundtrips.log"
+    stem = results_stem("roundtrips")
+    log = stem.with_suffix(".log")
     asyncio.run(bs.recreate_database(args.pg_url, DB_NAME))
     direct = f"{args.pg_url}/{DB_NAME}"
-    bs.migrate(direct, bs.server_env(direct, str(RESULTS / ".pycache")))
+    bs.migrate(direct, bs.server_env(direct, str(RESULTS_DIR / ".pycache")))
     dsn = bs.admin_dsn(args.pg_url, DB_NAME)
     seeded = asyncio.run(bs.seed(dsn, {"user": 1000}, timedelta(hours=2)))
     user = seeded.users["user"]
@@ -463,7 +461,7 @@ def main() -> None:
     at_zero = measure(args, 0.0, user, other_list, log)
     delayed = measure(args, args.delay_ms, user, other_list, log)
     text = report(args, at_zero, delayed)
-    (RESULTS / f"{stamp}-roundtrips.md").write_text(text)
+    stem.with_suffix(".md").write_text(text)
     print(text)
 
 

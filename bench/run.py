@@ -56,7 +56,7 @@ from typing import Any
 import bench_measure as bm
 import bench_setup as bs
 
-RESULTS_DIR = bm.BENCH_DIR / "results"
+RESULTS_DIR = bm.RESULTS_DIR
 APPS = ("service", "baseline")
 CREATE_BODY = '{"title":"Benchmark task","priority":"high","tags":["Work","errands"]}'
 USER_PLAN = {"u1k": 1_000, "u10k": 10_000, "writer": 1_000}
